@@ -1,0 +1,65 @@
+# ndjson-parquet: `make run` (the pipeline on the bundled sample) and `make test` work on a
+# fresh machine with only Python 3.11 and Java 17: both set up .venv first when needed.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STAGE ?= dev
+SEEDS ?= 200
+FILES ?= 20000
+SAMPLE_DIR := samples/input
+OUT ?= out
+
+.DEFAULT_GOAL := help
+.PHONY: help setup check-java run sample test test-all lint infra-check bench chaos load deploy clean
+
+help: ## List targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install everything (reruns when requirements change)
+
+check-java: ## Fail in one line when Java 17 (needed by Spark) is missing
+	@$(BIN)/python -m ndjson_parquet.java_check
+
+sample: $(STAMP) ## Generate the bundled sample input (deterministic)
+	$(BIN)/ndjson-parquet generate --out $(SAMPLE_DIR) --files 12 --mb 0.5 --bad-rate 0.01 --seed 7
+
+run: $(STAMP) check-java ## Run the whole pipeline locally on the bundled sample
+	@test -d $(SAMPLE_DIR) || $(MAKE) --no-print-directory sample
+	$(BIN)/ndjson-parquet run --input $(SAMPLE_DIR) --output $(OUT)/parquet --quarantine $(OUT)/quarantine --summary-json $(OUT)/summary.json
+
+test: $(STAMP) check-java ## Run the test suite (unit, functional, e2e) with coverage
+	$(BIN)/python -m pytest -q --cov --cov-report=term --cov-report=xml -m "not chaos" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff + infra checks (cfn-lint, checkov)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory infra-check
+
+infra-check: $(STAMP) ## cfn-lint and checkov on infra/
+	$(BIN)/cfn-lint infra/*.yaml
+	$(BIN)/checkov --quiet --compact --framework cloudformation --config-file infra/.checkov.yaml -d infra
+
+bench: $(STAMP) check-java ## Benchmarks; results as JSON in bench/results/
+	$(BIN)/python -m bench.run_all
+
+chaos: $(STAMP) check-java ## Randomized fault-injection campaign (SEEDS=200)
+	$(BIN)/python -m pytest -q -m chaos tests/chaos --seeds $(SEEDS)
+
+load: $(STAMP) ## Control-plane load run (FILES=20000)
+	$(BIN)/python -m bench.load --files $(FILES)
+
+deploy: $(STAMP) ## Deploy infra stack + Chalice app to AWS (STAGE=prod)
+	bash infra/deploy.sh $(STAGE)
+
+clean: ## Remove build output (keeps .venv)
+	rm -rf $(OUT) spark-warehouse .pytest_cache .ruff_cache coverage.xml .coverage

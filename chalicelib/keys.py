@@ -1,0 +1,100 @@
+"""Single-table key layout of the tracking table, in one place.
+
+Table: partition key ``pk`` (S), sort key ``sk`` (S); global secondary index
+``STATUS_INDEX`` on ``gsi1pk`` (S) / ``gsi1sk`` (S). Stream: NEW_IMAGE. TTL attribute ``ttl``.
+
+Items
+- FILE      pk=FILE#<file_id>          sk=FILE
+            gsi1pk = status key: ``pending#<date>#<shard>`` (write-sharded, so no single
+            GSI partition takes every arrival), ``claimed#<manifest_id>`` while a manifest
+            owns it, ``converted#<date>#<shard>``, ``skipped#<date>#<shard>``,
+            ``quarantined#<date>``; gsi1sk = ``<arrived_at>#<file_id>`` (oldest first).
+- COUNTER   pk=COUNTER#<date>          sk=SHARD#<nn>     files/bytes, ADD only
+- SEAL      pk=COUNTER#<date>          sk=SEAL           seq, sealed_files, sealed_bytes
+- MANIFEST  pk=MANIFEST#<manifest_id>  sk=MANIFEST       gsi1pk=manifests#<status>
+- BREAKER   pk=BREAKER                 sk=STATE          circuit-breaker state
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+STATUS_INDEX = "status-index"
+
+FILE_SK = "FILE"
+MANIFEST_SK = "MANIFEST"
+SEAL_SK = "SEAL"
+
+PENDING = "pending"
+CLAIMED = "claimed"
+CONVERTED = "converted"
+SKIPPED = "skipped"
+QUARANTINED = "quarantined"
+
+MANIFEST_SEALING = "sealing"
+MANIFEST_SEALED = "sealed"
+MANIFEST_RUNNING = "running"
+MANIFEST_SUCCEEDED = "succeeded"
+MANIFEST_FAILED = "failed"
+
+
+def stable_shard(key: str, shard_count: int) -> int:
+    """Shard of an object key: a stable hash (not Python's salted ``hash()``), so every
+    process, every Lambda container and every replay agree on it (invariant 7)."""
+    if shard_count < 1:
+        raise ValueError("shard_count must be >= 1")
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shard_count
+
+
+def file_id(bucket: str, key: str, version_or_etag: str) -> str:
+    """Identity of one object version: bucket + key + version id (etag when unversioned).
+    An overwrite of the same key is a new version and therefore a new file, by design."""
+    raw = "\x00".join((bucket, key, version_or_etag)).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()[:40]
+
+
+def file_pk(fid: str) -> str:
+    return f"FILE#{fid}"
+
+
+def counter_pk(date_prefix: str) -> str:
+    return f"COUNTER#{date_prefix}"
+
+
+def shard_sk(shard: int) -> str:
+    return f"SHARD#{shard:03d}"
+
+
+def manifest_pk(manifest_id: str) -> str:
+    return f"MANIFEST#{manifest_id}"
+
+
+def pending_status_key(date_prefix: str, shard: int) -> str:
+    return f"{PENDING}#{date_prefix}#{shard:03d}"
+
+
+def claimed_status_key(manifest_id: str) -> str:
+    return f"{CLAIMED}#{manifest_id}"
+
+
+def converted_status_key(date_prefix: str, shard: int) -> str:
+    return f"{CONVERTED}#{date_prefix}#{shard:03d}"
+
+
+def skipped_status_key(date_prefix: str, shard: int) -> str:
+    return f"{SKIPPED}#{date_prefix}#{shard:03d}"
+
+
+def quarantined_status_key(date_prefix: str) -> str:
+    return f"{QUARANTINED}#{date_prefix}"
+
+
+def manifest_status_key(status: str) -> str:
+    return f"manifests#{status}"
+
+
+def manifest_id_for(date_prefix: str, seq: int) -> str:
+    """Deterministic manifest id: every invocation racing to seal batch ``seq`` of a date
+    computes the same id, so a conditional put on it elects exactly one winner."""
+    return f"{date_prefix}-{seq:06d}"

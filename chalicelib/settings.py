@@ -1,0 +1,107 @@
+"""Settings read once from the environment, lazily, frozen.
+
+Every variable is declared in ``.chalice/config.json``. A missing or invalid value raises
+``SettingsError`` naming the variable, instead of a KeyError deep inside a handler.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or has an invalid value."""
+
+
+def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, default)
+    if value is None or value == "":
+        raise SettingsError(f"environment variable {name} is required but not set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"environment variable {name}={value} must be >= {minimum}")
+    return value
+
+
+def _suffixes(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    raw = env.get(name) or default
+    items = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    if not items:
+        raise SettingsError(f"environment variable {name} lists no suffixes")
+    return items
+
+
+DEFAULT_SUFFIXES = ".ndjson,.jsonl,.json,.ndjson.gz,.jsonl.gz,.json.gz"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    manifest_bucket: str
+    event_bus_name: str
+    shard_count: int = 10
+    batch_max_files: int = 200
+    batch_max_bytes: int = 700 * 1024 * 1024
+    batch_max_wait_seconds: int = 900
+    ttl_days: int = 30
+    input_prefix: str = ""
+    manifest_prefix: str = "manifests"
+    allowed_suffixes: tuple[str, ...] = tuple(DEFAULT_SUFFIXES.split(","))
+    max_attempts: int = 3
+    output_path: str = ""
+    quarantine_path: str = ""
+    alerts_topic_arn: str = ""
+    state_machine_arn: str = ""
+    ingest_dlq_url: str = ""
+    events_dlq_url: str = ""
+    recover_after_seconds: int = 900
+    breaker_threshold: int = 5
+    breaker_window_seconds: int = 3600
+    breaker_cooldown_seconds: int = 900
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_str(env, "TABLE_NAME"),
+            manifest_bucket=_str(env, "MANIFEST_BUCKET"),
+            event_bus_name=_str(env, "EVENT_BUS_NAME"),
+            shard_count=_int(env, "SHARD_COUNT", 10),
+            batch_max_files=_int(env, "BATCH_MAX_FILES", 200),
+            batch_max_bytes=_int(env, "BATCH_MAX_BYTES", 700 * 1024 * 1024),
+            batch_max_wait_seconds=_int(env, "BATCH_MAX_WAIT_SECONDS", 900, minimum=0),
+            ttl_days=_int(env, "TTL_DAYS", 30),
+            input_prefix=env.get("INPUT_PREFIX", ""),
+            manifest_prefix=env.get("MANIFEST_PREFIX", "manifests"),
+            allowed_suffixes=_suffixes(env, "ALLOWED_SUFFIXES", DEFAULT_SUFFIXES),
+            max_attempts=_int(env, "MAX_ATTEMPTS", 3),
+            output_path=env.get("OUTPUT_PATH", ""),
+            quarantine_path=env.get("QUARANTINE_PATH", ""),
+            alerts_topic_arn=env.get("ALERTS_TOPIC_ARN", ""),
+            state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+            ingest_dlq_url=env.get("INGEST_DLQ_URL", ""),
+            events_dlq_url=env.get("EVENTS_DLQ_URL", ""),
+            recover_after_seconds=_int(env, "RECOVER_AFTER_SECONDS", 900, minimum=0),
+            breaker_threshold=_int(env, "BREAKER_THRESHOLD", 5),
+            breaker_window_seconds=_int(env, "BREAKER_WINDOW_SECONDS", 3600),
+            breaker_cooldown_seconds=_int(env, "BREAKER_COOLDOWN_SECONDS", 900, minimum=0),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use. Tests call ``get_settings.cache_clear()``."""
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Local runtime and operator CLI of ndjson-parquet (never packaged into Lambda)."""
