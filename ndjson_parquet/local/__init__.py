@@ -1,0 +1,1 @@
+"""The local runtime: the cloud flow on one machine against an in-process moto server."""
