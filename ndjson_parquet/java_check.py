@@ -16,7 +16,10 @@ def java_problem() -> str | None:
     java_home = os.environ.get("JAVA_HOME")
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
     if not java or not os.path.exists(java):
-        return f"Java {REQUIRED_MAJOR} is required by Spark but no 'java' was found (install openjdk-{REQUIRED_MAJOR}-jre-headless or set JAVA_HOME)"
+        return (
+            f"Java {REQUIRED_MAJOR} is required by Spark but no 'java' was found "
+            f"(install openjdk-{REQUIRED_MAJOR}-jre-headless or set JAVA_HOME)"
+        )
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -39,5 +39,5 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=30)
 
 
-def client(service: str, endpoint: str | None = None):  # noqa: ANN201 - boto3 clients are untyped
+def client(service: str, endpoint: str | None = None):
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint or os.environ["AWS_ENDPOINT_URL"])

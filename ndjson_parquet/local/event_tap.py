@@ -22,7 +22,9 @@ class EventTap:
     queue_url: str
 
     @classmethod
-    def attach(cls, events: Any, sqs: Any, rule_name: str, bus_name: str, queue_name: str = "local-runtime-tap") -> EventTap:
+    def attach(
+        cls, events: Any, sqs: Any, rule_name: str, bus_name: str, queue_name: str = "local-runtime-tap"
+    ) -> EventTap:
         queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_targets(Rule=rule_name, EventBusName=bus_name, Targets=[{"Id": TAP_TARGET_ID, "Arn": queue_arn}])

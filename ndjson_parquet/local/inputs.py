@@ -41,9 +41,14 @@ def scan_input(root: Path, prefix: str, suffixes: tuple[str, ...]) -> list[Input
             rel = path.relative_to(root).as_posix()
             if name.startswith("."):
                 continue  # editor/OS droppings (.DS_Store); never data
-            if not os.access(path, os.R_OK):
-                raise InputError(f"input file {path} is not readable")
-            size = path.stat().st_size
+            try:
+                # open, not os.access: root passes access checks, and a dangling symlink or a
+                # permission problem must stop the run here, naming the file.
+                with path.open("rb") as fh:
+                    fh.read(1)
+                size = path.stat().st_size
+            except OSError as exc:
+                raise InputError(f"input file {path} is not readable: {exc.strerror or exc}") from None
             key = f"{prefix.strip('/')}/{rel}" if prefix.strip("/") else rel
             files.append(InputFile(path=path, key=key, size=size, trackable=rel.lower().endswith(suffixes)))
     if not files:

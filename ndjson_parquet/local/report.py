@@ -51,7 +51,10 @@ class RunReport:
             ("rows", f"{self.rows:,}"),
             ("quarantined", f"{self.quarantined:,}"),
             ("blank", f"{self.blank:,}"),
-            ("manifests", f"{self.manifests:,}" + (f" ({self.manifests_failed} failed)" if self.manifests_failed else "")),
+            (
+                "manifests",
+                f"{self.manifests:,}" + (f" ({self.manifests_failed} failed)" if self.manifests_failed else ""),
+            ),
             ("elapsed", f"{self.elapsed_seconds:.1f} s"),
             ("MB/s", f"{self.mb_per_second:.2f}"),
             ("reconciled", "yes" if self.reconciled else "NO"),

@@ -39,7 +39,9 @@ def _check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} on {host} is already in use; pick another with --port or use 0") from None
+                raise PortInUseError(
+                    f"port {port} on {host} is already in use; pick another with --port or use 0"
+                ) from None
             raise
 
 
@@ -70,6 +72,8 @@ def moto_server(port: int = 0, host: str = "127.0.0.1", execute_state_machines: 
     saved["AWS_PROFILE"] = os.environ.pop("AWS_PROFILE", None)
     os.environ.update(local_aws_environment(url))
     try:
+        # moto's backends are process-global: start every run from an empty account.
+        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
         if execute_state_machines:
             # moto executes ASL only when asked; the server takes the switch at /moto-api/config.
             resp = requests.post(
