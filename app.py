@@ -11,5 +11,48 @@ from chalice import Chalice
 app = Chalice(app_name="ndjson-parquet")
 
 # --- control plane (chalicelib.tracker, chalicelib.batching) -------------------------------
+# Event-source wiring is read at import because Chalice reads it when it packages the app:
+# export these before `chalice deploy` (infra/deploy.sh does); the defaults only serve tests.
+import os  # noqa: E402
+
+from chalice import Rate  # noqa: E402
+from chalice.app import CloudWatchEvent, DynamoDBEvent, SQSEvent  # noqa: E402
+
+from chalicelib import batching, tracker  # noqa: E402
+from chalicelib.observability import handler_scope  # noqa: E402
+
+_INGEST_QUEUE_ARN = os.environ.get("INGEST_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:ndjson-parquet-dev-ingest")
+_STREAM_ARN = os.environ.get(
+    "TRACKING_STREAM_ARN",
+    "arn:aws:dynamodb:us-east-1:123456789012:table/ndjson-parquet-dev-tracking/stream/1970-01-01T00:00:00.000",
+)
+
+
+@app.on_sqs_message(
+    queue_arn=_INGEST_QUEUE_ARN,
+    batch_size=int(os.environ.get("INGEST_BATCH_SIZE", "100")),
+    maximum_batching_window_in_seconds=int(os.environ.get("INGEST_BATCH_WINDOW_SECONDS", "5")),
+)
+def track_files(event: SQSEvent) -> None:
+    with handler_scope("track_files"):
+        messages = [tracker.SqsMessage(r.to_dict().get("messageId", ""), r.body) for r in event]
+        tracker.track_messages(messages)
+
+
+@app.on_dynamodb_record(
+    stream_arn=_STREAM_ARN,
+    batch_size=int(os.environ.get("STREAM_BATCH_SIZE", "100")),
+    starting_position="TRIM_HORIZON",
+)
+def count_arrivals(event: DynamoDBEvent) -> None:
+    with handler_scope("count_arrivals"):
+        batching.count_arrivals((r.event_name, r.new_image) for r in event)
+
+
+@app.schedule(Rate(int(os.environ.get("FLUSH_RATE_MINUTES", "5")), unit=Rate.MINUTES))
+def flush_stale(event: CloudWatchEvent) -> None:
+    with handler_scope("flush_stale"):
+        batching.flush_stale()
+
 
 # --- workflow tasks (chalicelib.workflow) ---------------------------------------------------

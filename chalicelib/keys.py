@@ -1,7 +1,9 @@
 """Single-table key layout of the tracking table, in one place.
 
 Table: partition key ``pk`` (S), sort key ``sk`` (S); global secondary index
-``STATUS_INDEX`` on ``gsi1pk`` (S) / ``gsi1sk`` (S). Stream: NEW_IMAGE. TTL attribute ``ttl``.
+``STATUS_INDEX`` on ``gsi1pk`` (S) / ``gsi1sk`` (S), projection ALL (a page of the index is
+enough to list files in a manifest). Stream: NEW_IMAGE. TTL attribute ``ttl`` (FILE items only:
+COUNTER, SEAL and MANIFEST items never expire, or a reset ``seq`` would collide with old ids).
 
 Items
 - FILE      pk=FILE#<file_id>          sk=FILE
@@ -9,9 +11,16 @@ Items
             GSI partition takes every arrival), ``claimed#<manifest_id>`` while a manifest
             owns it, ``converted#<date>#<shard>``, ``skipped#<date>#<shard>``,
             ``quarantined#<date>``; gsi1sk = ``<arrived_at>#<file_id>`` (oldest first).
-- COUNTER   pk=COUNTER#<date>          sk=SHARD#<nn>     files/bytes, ADD only
-- SEAL      pk=COUNTER#<date>          sk=SEAL           seq, sealed_files, sealed_bytes
-- MANIFEST  pk=MANIFEST#<manifest_id>  sk=MANIFEST       gsi1pk=manifests#<status>
+            After the stream handler adds it to its counter: ``counted=true`` (dedupe of
+            redelivered stream records). Claimed: ``manifest_id``, ``claimed_at``.
+- COUNTER   pk=COUNTER#<date>          sk=SHARD#<nnn>    files/bytes, ADD only
+- SEAL      pk=COUNTER#<date>          sk=SEAL           seq (next batch number), sealed_files,
+            sealed_bytes; gsi1pk=``dates#open`` / gsi1sk=<date> while the date may hold pending
+            files (flush_stale lists open dates there). Anything that returns files of a closed
+            date to pending (compensate) must reopen it: ``batching.reopen_date``.
+- MANIFEST  pk=MANIFEST#<manifest_id>  sk=MANIFEST       gsi1pk=manifests#<status>,
+            gsi1sk=<created_at>#<id>; manifest_id, date_prefix, seq, status, owner, created_at;
+            once sealed: manifest_uri, file_count, bytes, sealed_at; emitted_at after PutEvents.
 - BREAKER   pk=BREAKER                 sk=STATE          circuit-breaker state
 """
 
@@ -36,6 +45,8 @@ MANIFEST_SEALED = "sealed"
 MANIFEST_RUNNING = "running"
 MANIFEST_SUCCEEDED = "succeeded"
 MANIFEST_FAILED = "failed"
+
+OPEN_DATES = "dates#open"  # gsi1pk of SEAL items of dates that may still hold pending files
 
 
 def stable_shard(key: str, shard_count: int) -> int:

@@ -1,0 +1,50 @@
+"""Lazy, injectable boto3 clients shared by every handler.
+
+Clients are created on first use (not at import, so importing ``app`` needs no credentials) and
+cached per service. Tests and the local runtime inject their own with ``clients.set(...)`` or
+drop the cache with ``clients.clear()``, so nothing needs ``importlib.reload``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retry mode: exponential backoff with jitter on throttling and 5xx, also for
+# TransactWriteItems conflicts. Adaptive mode would add client-side rate limiting we do not need.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=20)
+
+
+class ClientRegistry:
+    """One boto3 client per service name, created lazily and thread-safely."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, service: str) -> Any:
+        with self._lock:
+            found = self._clients.get(service)
+            if found is None:
+                # boto3 reads region, credentials and AWS_ENDPOINT_URL from the environment.
+                found = self._clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+            return found
+
+    def set(self, service: str, client: Any) -> None:
+        with self._lock:
+            self._clients[service] = client
+
+    def clear(self) -> None:
+        with self._lock:
+            self._clients.clear()
+
+
+clients = ClientRegistry()
+
+
+def client(service: str) -> Any:
+    """The process-wide client for ``service`` (``dynamodb``, ``s3``, ``sqs``, ``events``, ...)."""
+    return clients.get(service)

@@ -1,0 +1,426 @@
+"""count_arrivals, seal and flush: turn tracked files into sealed manifests and ManifestReady.
+
+Counting: each new pending FILE is added exactly once to its own date/shard counter (ADD only;
+the FILE's ``counted`` flag and the ADD are one transaction), so redelivered stream records
+never double-count and no single item takes every arrival.
+
+Sealing: the decision reads all shard counters of the date plus its SEAL item in one batch
+get; ``unsealed = sum(counters) - sealed``. A would-be sealer proposes batch ``seq`` (from
+SEAL) and wins it by creating MANIFEST ``<date>-<seq>`` with a conditional put; exactly one
+invocation wins a batch and the item stays until the work is done. The winner claims up to
+BATCH_MAX_FILES / BATCH_MAX_BYTES pending files oldest-first across shards (pending → claimed,
+conditional per file), writes the manifest JSON, marks the item ``sealed``, advances SEAL
+(``seq = :seq``, so its ADD happens once), then emits ManifestReady. A loser gives up: the
+winner re-reads the totals after advancing, which include every count the loser saw.
+
+A crash after winning leaves a ``sealing``/``sealed`` item; ``resume_seal`` (called by
+recover) completes it from the files already claimed, and ``emit_manifest_ready`` re-emits.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import aws, keys
+from chalicelib.dynamodb_store import DynamoDBFileStore, from_item
+from chalicelib.event_publisher import EventBridgePublisher, EventPublisher, publish_manifest_ready
+from chalicelib.file_store import DateTotals, FileRef, FileStore, batch_is_full
+from chalicelib.manifest import Manifest, ManifestFile, manifest_object_key
+from chalicelib.observability import (
+    EMIT_FAILURES,
+    FILES_COUNTED,
+    FILES_PER_MANIFEST,
+    MANIFESTS_SEALED,
+    RECORDS_REJECTED,
+    SEAL_LATENCY,
+    SEALS_INCOMPLETE,
+    count,
+    logger,
+    seconds,
+)
+from chalicelib.settings import Settings, get_settings
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+MAX_SEALS_PER_DATE = 20  # per invocation: bounds the handler's run time; the next one continues
+SEAL_LEASE_SECONDS = 900  # >= the longest Lambda timeout: a live sealer never outlives it
+_TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionCanceledException",
+}
+
+
+class SealBusyError(RuntimeError):
+    """resume_seal was asked to finish a seal whose owner may still be working on it."""
+
+
+@dataclass
+class Deps:
+    """Collaborators of the batching services; anything not given is built from settings."""
+
+    settings: Settings
+    store: FileStore
+    s3: Any
+    publisher: EventPublisher
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings | None = None,
+        store: FileStore | None = None,
+        s3: Any = None,
+        publisher: EventPublisher | None = None,
+    ) -> Deps:
+        settings = settings or get_settings()
+        return cls(
+            settings=settings,
+            store=store or DynamoDBFileStore(aws.client("dynamodb"), settings.table_name),
+            s3=s3 or aws.client("s3"),
+            publisher=publisher or EventBridgePublisher(aws.client("events"), settings.event_bus_name),
+        )
+
+
+@dataclass(frozen=True)
+class ArrivedFile:
+    file_id: str
+    date_prefix: str
+    shard: int
+    size: int
+
+
+@dataclass(frozen=True)
+class SealOutcome:
+    status: str  # sealed | lost | empty | incomplete
+    manifest_id: str
+    file_count: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class CountResult:
+    counted: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    seals: list[SealOutcome] = field(default_factory=list)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(raw: str) -> datetime:
+    return datetime.strptime(raw, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+# --- count_arrivals ------------------------------------------------------------------------
+
+
+def arrived_file(event_name: str, image: Mapping[str, Any] | None) -> ArrivedFile | None:
+    """The new pending FILE a stream record announces, or None for anything else (pure).
+
+    Only INSERTs count: MODIFY records (counted flag, claims, conversion) and REMOVEs (TTL)
+    must never add to a counter. Raises ValueError on a FILE image that lacks its fields.
+    """
+    if event_name != "INSERT" or not image:
+        return None
+    if image.get("sk") != keys.FILE_SK or image.get("status") != keys.PENDING:
+        return None
+    try:
+        return ArrivedFile(
+            file_id=str(image["file_id"]),
+            date_prefix=str(image["date_prefix"]),
+            shard=int(image["shard"]),
+            size=int(image["size"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"FILE image without {exc}") from None
+
+
+def count_arrivals(records: Iterable[tuple[str, Mapping[str, Any] | None]], deps: Deps | None = None) -> CountResult:
+    """Count new FILEs (records: event name + NewImage in DynamoDB JSON), then seal full batches.
+
+    Permanent errors never raise (a raising record blocks its stream shard for 24 h); a file
+    whose count is lost is still pending and flush_stale seals it. Transient errors raise so the
+    stream retries, which the ``counted`` flag makes harmless.
+    """
+    deps = deps or Deps.build()
+    result = CountResult()
+    groups: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+    for event_name, raw_image in records:
+        try:
+            arrived = arrived_file(event_name, from_item(raw_image) if raw_image else None)
+        except (ValueError, TypeError, KeyError) as exc:  # TypeDeserializer raises TypeError on bad JSON
+            result.rejected += 1
+            logger.error("rejected stream record", extra={"reason": str(exc)})
+            continue
+        if arrived is None:
+            result.ignored += 1
+            continue
+        groups[(arrived.date_prefix, arrived.shard)][arrived.file_id] = arrived.size
+    for (date_prefix, shard), files in sorted(groups.items()):
+        try:
+            result.counted += deps.store.count_files(date_prefix, shard, list(files.items()))
+        except ClientError as exc:
+            if _is_transient(exc):
+                raise
+            result.rejected += len(files)
+            logger.error("count failed permanently", extra={"date_prefix": date_prefix, "error": str(exc)})
+    count(FILES_COUNTED, result.counted)
+    count(RECORDS_REJECTED, result.rejected)
+    for date_prefix in sorted({d for d, _ in groups}):
+        result.seals.extend(seal_full_batches(date_prefix, deps))
+    return result
+
+
+def seal_full_batches(date_prefix: str, deps: Deps) -> list[SealOutcome]:
+    """Seal batches of a date while its unsealed total is at a threshold; stop at a loss."""
+    outcomes: list[SealOutcome] = []
+    s = deps.settings
+    for _ in range(MAX_SEALS_PER_DATE):
+        totals = deps.store.read_totals(date_prefix, s.shard_count)
+        if not totals.is_open:
+            deps.store.open_date(date_prefix)  # flush_stale finds the date from now on
+        if not batch_is_full(totals, s.batch_max_files, s.batch_max_bytes):
+            break
+        outcome = seal_next(date_prefix, totals, deps, reason="full")
+        outcomes.append(outcome)
+        if outcome.status != "sealed":
+            break  # lost: the winner re-checks after it advances; empty/incomplete: nothing more to do now
+    return outcomes
+
+
+def reopen_date(date_prefix: str, deps: Deps | None = None) -> None:
+    """Put a date back on flush_stale's list (for anything that returns files to pending)."""
+    (deps or Deps.build()).store.open_date(date_prefix)
+
+
+# --- sealing -------------------------------------------------------------------------------
+
+
+def seal_next(
+    date_prefix: str, totals: DateTotals, deps: Deps, reason: str, now: datetime | None = None
+) -> SealOutcome:
+    """Try to win batch ``totals.seq`` of a date and seal it. Never raises after winning: a
+    half-done seal is durable state (the MANIFEST item) that resume_seal completes."""
+    started = time.monotonic()
+    manifest_id = keys.manifest_id_for(date_prefix, totals.seq)
+    owner = uuid.uuid4().hex
+    stamp = format_time(now or datetime.now(UTC))
+    if not deps.store.begin_seal(manifest_id, date_prefix, totals.seq, owner, stamp):
+        return SealOutcome("lost", manifest_id)
+    try:
+        files = claim_batch(date_prefix, manifest_id, deps, stamp)
+        if not files:
+            deps.store.abandon_seal(manifest_id, owner)
+            return SealOutcome("empty", manifest_id)
+        outcome = finish_seal(manifest_id, date_prefix, totals.seq, files, deps, stamp)
+    except (ClientError, BotoCoreError) as exc:
+        count(SEALS_INCOMPLETE)
+        logger.error("seal left for recover", extra={"manifest_id": manifest_id, "error": str(exc)})
+        return SealOutcome("incomplete", manifest_id)
+    count(MANIFESTS_SEALED)
+    count(FILES_PER_MANIFEST, outcome.file_count)
+    seconds(SEAL_LATENCY, time.monotonic() - started)
+    logger.info(
+        "manifest sealed",
+        extra={"manifest_id": manifest_id, "files": outcome.file_count, "bytes": outcome.bytes, "reason": reason},
+    )
+    return outcome
+
+
+def shard_page_size(max_files: int, shard_count: int) -> int:
+    """Query Limit per shard: about this shard's share of a batch, plus slack for skew."""
+    return max(1, min(max_files, math.ceil(max_files / shard_count) + 4))
+
+
+def _pending_stream(deps: Deps, date_prefix: str, shard: int, page_size: int) -> Iterator[FileRef]:
+    for page in deps.store.pending_pages(date_prefix, shard, page_size):
+        yield from page
+
+
+def claim_batch(date_prefix: str, manifest_id: str, deps: Deps, stamp: str) -> list[FileRef]:
+    """Claim up to a batch of pending files of a date, oldest first across all shards.
+
+    Scatter-gather as a k-way merge over per-shard index queries: each shard's query is read
+    lazily one page (``Limit``) at a time, so memory is bounded by shard_count pages however
+    many files are pending. A file another sealer claimed first fails its condition and is skipped.
+    """
+    s = deps.settings
+    page_size = shard_page_size(s.batch_max_files, s.shard_count)
+    streams = [_pending_stream(deps, date_prefix, shard, page_size) for shard in range(s.shard_count)]
+    heap: list[tuple[str, int, FileRef]] = []
+    for index, stream in enumerate(streams):
+        first = next(stream, None)
+        if first is not None:
+            heap.append((first.sort_key, index, first))
+    heapq.heapify(heap)
+    claimed: list[FileRef] = []
+    total = 0
+    while heap and len(claimed) < s.batch_max_files:
+        _, index, candidate = heapq.heappop(heap)
+        if claimed and total + candidate.size > s.batch_max_bytes:
+            break  # byte budget reached; a single oversized file still makes a batch of one
+        got = deps.store.claim_file(candidate.file_id, manifest_id, stamp)
+        if got is not None:
+            claimed.append(got)
+            total += got.size
+        following = next(streams[index], None)
+        if following is not None:
+            heapq.heappush(heap, (following.sort_key, index, following))
+    return claimed
+
+
+def build_manifest(manifest_id: str, date_prefix: str, files: list[FileRef], stamp: str, seq: int) -> Manifest:
+    ordered = sorted(files, key=lambda f: (f.arrived_at, f.file_id))
+    return Manifest(
+        manifest_id=manifest_id,
+        date_prefix=date_prefix,
+        files=tuple(ManifestFile(uri=f.uri, size=f.size, etag=f.etag, version_id=f.version_id) for f in ordered),
+        created_at=stamp,
+        extra={"seq": seq},
+    ).validate()
+
+
+def finish_seal(
+    manifest_id: str, date_prefix: str, seq: int, files: list[FileRef], deps: Deps, stamp: str
+) -> SealOutcome:
+    """Write the manifest, mark it sealed, advance SEAL, then emit (invariant 8: recorded first)."""
+    s = deps.settings
+    manifest = build_manifest(manifest_id, date_prefix, files, stamp, seq)
+    object_key = manifest_object_key(s.manifest_prefix, date_prefix, manifest_id)
+    deps.s3.put_object(
+        Bucket=s.manifest_bucket, Key=object_key, Body=manifest.to_json().encode(), ContentType="application/json"
+    )
+    uri = f"s3://{s.manifest_bucket}/{object_key}"
+    deps.store.mark_sealed(manifest_id, uri, len(manifest.files), manifest.total_bytes, stamp)
+    deps.store.advance_seal(date_prefix, seq, len(manifest.files), manifest.total_bytes)
+    item = {
+        "manifest_id": manifest_id,
+        "manifest_uri": uri,
+        "date_prefix": date_prefix,
+        "file_count": len(manifest.files),
+        "bytes": manifest.total_bytes,
+    }
+    emit_manifest_ready(item, deps)
+    return SealOutcome("sealed", manifest_id, len(manifest.files), manifest.total_bytes)
+
+
+def emit_manifest_ready(item: Mapping[str, Any], deps: Deps | None = None) -> bool:
+    """PutEvents ManifestReady for a sealed MANIFEST item; False (logged, counted) if it failed.
+
+    A failure leaves the manifest ``sealed`` without ``emitted_at``: recover re-emits it.
+    Consumers are idempotent per manifest id, so emitting twice is safe."""
+    deps = deps or Deps.build()
+    try:
+        publish_manifest_ready(deps.publisher, [item])
+        deps.store.mark_emitted(str(item["manifest_id"]), format_time(datetime.now(UTC)))
+    except (ClientError, BotoCoreError, RuntimeError) as exc:
+        count(EMIT_FAILURES)
+        logger.error("ManifestReady not emitted", extra={"manifest_id": item.get("manifest_id"), "error": str(exc)})
+        return False
+    return True
+
+
+def resume_seal(manifest_id: str, deps: Deps | None = None, now: datetime | None = None) -> SealOutcome | None:
+    """Finish a seal its owner left half done (for recover). Idempotent.
+
+    ``sealing`` older than the lease: the files it claimed are the batch (Query
+    ``claimed#<id>``); none → the item is dropped so the seq can be sealed again.
+    ``sealed``: SEAL is advanced if it was not, and ManifestReady is (re-)emitted.
+    Later statuses belong to the workflow: nothing to do. Raises SealBusyError inside the lease.
+    """
+    deps = deps or Deps.build()
+    now = now or datetime.now(UTC)
+    item = deps.store.get_manifest(manifest_id)
+    if item is None:
+        return None
+    status = item.get("status")
+    date_prefix, seq = str(item["date_prefix"]), int(item["seq"])
+    if status == keys.MANIFEST_SEALING:
+        created = parse_time(str(item["created_at"]))
+        if now - created < timedelta(seconds=SEAL_LEASE_SECONDS):
+            raise SealBusyError(f"{manifest_id} is being sealed since {item['created_at']}; lease not expired")
+        page_size = max(1, deps.settings.batch_max_files)
+        files = [f for page in deps.store.claimed_pages(manifest_id, page_size) for f in page]
+        if not files:
+            deps.store.abandon_seal(manifest_id, str(item["owner"]))
+            return SealOutcome("empty", manifest_id)
+        return finish_seal(manifest_id, date_prefix, seq, files, deps, format_time(now))
+    if status == keys.MANIFEST_SEALED:
+        deps.store.advance_seal(date_prefix, seq, int(item["file_count"]), int(item["bytes"]))
+        emit_manifest_ready(item, deps)
+        return SealOutcome("sealed", manifest_id, int(item["file_count"]), int(item["bytes"]))
+    return None
+
+
+# --- flush_stale ---------------------------------------------------------------------------
+
+
+def oldest_pending(date_prefix: str, deps: Deps) -> FileRef | None:
+    """The oldest pending file of a date: the first item of each shard's index (Limit 1)."""
+    firsts = []
+    for shard in range(deps.settings.shard_count):
+        page = next(iter(deps.store.pending_pages(date_prefix, shard, 1)), [])
+        firsts.extend(page[:1])
+    return min(firsts, key=lambda f: f.sort_key, default=None)
+
+
+def flush_stale(deps: Deps | None = None, now: datetime | None = None) -> list[SealOutcome]:
+    """Seal partial batches that waited BATCH_MAX_WAIT_SECONDS, and everything of past dates."""
+    deps = deps or Deps.build()
+    now = now or datetime.now(UTC)
+    today = now.astimezone(UTC).date().isoformat()
+    max_wait = timedelta(seconds=deps.settings.batch_max_wait_seconds)
+    outcomes: list[SealOutcome] = []
+    for date_prefix in list(deps.store.open_dates()):
+        past = date_prefix < today
+        oldest = oldest_pending(date_prefix, deps)
+        for _ in range(MAX_SEALS_PER_DATE):
+            if oldest is None or (not past and now - parse_time(oldest.arrived_at) < max_wait):
+                break
+            totals = deps.store.read_totals(date_prefix, deps.settings.shard_count)
+            outcome = seal_next(date_prefix, totals, deps, reason="end_of_day" if past else "stale", now=now)
+            outcomes.append(outcome)
+            if outcome.status not in ("sealed", "lost"):
+                break
+            oldest = oldest_pending(date_prefix, deps)
+        if past and oldest is None:
+            close_if_drained(date_prefix, deps, now)
+    return outcomes
+
+
+def close_if_drained(date_prefix: str, deps: Deps, now: datetime) -> bool:
+    """Take a past date off the open list once every counted file is sealed and none is pending.
+
+    The close is conditional on sealed_files not having moved, and re-checked afterwards: a
+    file counted concurrently shows up in the strongly consistent counters, and reopens it."""
+    totals = deps.store.read_totals(date_prefix, deps.settings.shard_count)
+    if totals.unsealed_files:
+        return False
+    if not deps.store.close_date(date_prefix, totals.sealed_files, format_time(now)):
+        return False
+    after = deps.store.read_totals(date_prefix, deps.settings.shard_count)
+    if after.unsealed_files or oldest_pending(date_prefix, deps) is not None:
+        deps.store.open_date(date_prefix)
+        return False
+    return True
+
+
+def _is_transient(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code in _TRANSIENT_CODES or status >= 500

@@ -1,0 +1,164 @@
+"""track_files: S3 notifications from the ingest queue → one FILE item per object version.
+
+Chalice cannot report partial batch failures (it does not set ReportBatchItemFailures), so:
+- TRANSIENT errors (throttling, 5xx, the DLQ itself unreachable) raise: the whole batch is
+  retried, which is safe because every put is idempotent (a redelivery changes nothing);
+- PERMANENT per-message errors (not JSON, not an S3 event, malformed record) never raise: the
+  raw body goes to the ingest DLQ with a ``reason`` attribute, and the good neighbours in the
+  same batch are tracked and deleted normally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any, Protocol
+
+from chalicelib import aws, keys
+from chalicelib.dynamodb_store import DynamoDBFileStore
+from chalicelib.file_store import FileStore, TrackedFile
+from chalicelib.observability import (
+    DUPLICATE_DELIVERIES,
+    FILES_IGNORED,
+    FILES_SKIPPED,
+    FILES_TRACKED,
+    MESSAGES_DEAD_LETTERED,
+    count,
+    logger,
+)
+from chalicelib.s3_events import (
+    PermanentMessageError,
+    S3ObjectCreated,
+    date_prefix_of,
+    has_allowed_suffix,
+    parse_message,
+)
+from chalicelib.settings import Settings, SettingsError, get_settings
+from chalicelib.ttl import expires_at
+
+ARRIVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so string order is time order
+
+
+@dataclass(frozen=True)
+class SqsMessage:
+    message_id: str
+    body: str
+
+
+class DeadLetterSink(Protocol):
+    def send(self, message: SqsMessage, reason: str) -> None: ...
+
+
+class SqsDeadLetterSink:
+    """Sends a poison message's raw body to the ingest DLQ, with why, for ``etl redrive``."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        if not queue_url:
+            raise SettingsError("environment variable INGEST_DLQ_URL is required to route poison messages")
+        self._sqs = client
+        self._url = queue_url
+
+    def send(self, message: SqsMessage, reason: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=message.body,
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:1000]},
+                "source_message_id": {"DataType": "String", "StringValue": message.message_id or "unknown"},
+            },
+        )
+
+
+@dataclass
+class TrackResult:
+    tracked: int = 0
+    duplicates: int = 0
+    skipped: int = 0  # zero-byte objects: recorded, never converted
+    ignored: int = 0  # wrong suffix or outside the input prefix, other event types
+    test_events: int = 0
+    dead_lettered: list[str] = field(default_factory=list)  # message ids
+
+
+def to_tracked_file(obj: S3ObjectCreated, settings: Settings) -> TrackedFile:
+    """The FILE record of one object (pure): identity, date, shard, status and expiry."""
+    fid = keys.file_id(obj.bucket, obj.key, obj.version_or_etag)
+    return TrackedFile(
+        file_id=fid,
+        bucket=obj.bucket,
+        key=obj.key,
+        size=obj.size,
+        etag=obj.etag,
+        version_id=obj.version_id,
+        arrived_at=obj.event_time.astimezone(UTC).strftime(ARRIVED_AT_FORMAT),
+        date_prefix=date_prefix_of(obj.key, obj.event_time, settings.input_prefix),
+        shard=keys.stable_shard(obj.key, settings.shard_count),
+        status=keys.PENDING if obj.size > 0 else keys.SKIPPED,
+        expires_at=expires_at(obj.event_time, settings.ttl_days),
+    )
+
+
+def is_wanted(obj: S3ObjectCreated, settings: Settings) -> bool:
+    if settings.input_prefix and not obj.key.startswith(settings.input_prefix):
+        return False
+    return has_allowed_suffix(obj.key, settings.allowed_suffixes)
+
+
+def track_messages(
+    messages: Iterable[SqsMessage],
+    *,
+    store: FileStore | None = None,
+    dead_letters: DeadLetterSink | None = None,
+    settings: Settings | None = None,
+) -> TrackResult:
+    settings = settings or get_settings()
+    store = store or DynamoDBFileStore(aws.client("dynamodb"), settings.table_name)
+    result = TrackResult()
+    for message in messages:
+        try:
+            parsed = parse_message(message.body)
+        except PermanentMessageError as exc:
+            if dead_letters is None:
+                dead_letters = SqsDeadLetterSink(aws.client("sqs"), settings.ingest_dlq_url)
+            dead_letters.send(message, str(exc))  # raises on failure: then the batch is retried
+            result.dead_lettered.append(message.message_id)
+            logger.warning("message sent to ingest DLQ", extra={"message_id": message.message_id, "reason": str(exc)})
+            continue
+        if parsed.is_test_event:
+            result.test_events += 1
+            continue
+        result.ignored += parsed.other_events
+        for obj in parsed.objects:
+            _track_one(obj, store, settings, result)
+    count(FILES_TRACKED, result.tracked)
+    count(DUPLICATE_DELIVERIES, result.duplicates)
+    count(FILES_SKIPPED, result.skipped)
+    count(FILES_IGNORED, result.ignored)
+    count(MESSAGES_DEAD_LETTERED, len(result.dead_lettered))
+    logger.info(
+        "tracked batch",
+        extra={
+            "tracked": result.tracked,
+            "duplicates": result.duplicates,
+            "skipped": result.skipped,
+            "ignored": result.ignored,
+            "dead_lettered": len(result.dead_lettered),
+        },
+    )
+    return result
+
+
+def _track_one(obj: S3ObjectCreated, store: FileStore, settings: Settings, result: TrackResult) -> None:
+    if not is_wanted(obj, settings):
+        result.ignored += 1
+        logger.debug("ignored object", extra={"bucket": obj.bucket, "key": obj.key})
+        return
+    record = to_tracked_file(obj, settings)
+    if not store.put_file(record):
+        result.duplicates += 1
+        logger.debug("duplicate delivery", extra={"bucket": obj.bucket, "key": obj.key, "file_id": record.file_id})
+    elif record.status == keys.SKIPPED:
+        result.skipped += 1
+    else:
+        result.tracked += 1
+
