@@ -1,0 +1,66 @@
+"""ClaimRun: the idempotent start of convert-manifest.
+
+A ManifestReady for a manifest that is running or finished is a duplicate delivery and skips;
+an event carrying EventBridge's ``replay-name`` reprocesses a manifest that succeeded (its output
+is replaced). The execution ARN is recorded on the MANIFEST item, which is what recover checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from chalicelib import keys
+from chalicelib.workflow.errors import ManifestNotFoundError
+from chalicelib.workflow.files import manifest_date, manifest_uri
+from chalicelib.workflow.store import WorkflowStore
+from chalicelib.workflow.timeutil import now_iso
+
+log = logging.getLogger(__name__)
+
+RUN = "run"
+SKIP = "skip"
+
+
+def manifest_id_from_event(event: dict[str, Any]) -> str:
+    detail = event.get("detail") or {}
+    manifest_id = detail.get("manifest_id") if isinstance(detail, dict) else None
+    if not manifest_id:
+        raise ManifestNotFoundError("event has no detail.manifest_id")
+    return str(manifest_id)
+
+
+def claim_run(
+    payload: dict[str, Any],
+    store: WorkflowStore,
+    manifest_bucket: str,
+    manifest_prefix: str,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Payload: ``{"event": <EventBridge event>, "execution_arn": ...}``. Returns the claim the
+    state machine branches on: ``action`` is ``run`` or ``skip``."""
+    event = payload.get("event") or {}
+    execution_arn = str(payload["execution_arn"])
+    manifest_id = manifest_id_from_event(event)
+    replay_name = event.get("replay-name")
+    item = store.get_manifest(manifest_id)
+    if item is None:
+        raise ManifestNotFoundError(f"manifest {manifest_id} has no MANIFEST item")
+    started = store.start_run(manifest_id, execution_arn, now_iso(time.time() if now is None else now), bool(replay_name))
+    base = {
+        "manifest_id": manifest_id,
+        "manifest_uri": manifest_uri(item, manifest_bucket, manifest_prefix),
+        "date_prefix": manifest_date(item),
+        "replay": bool(replay_name),
+    }
+    if started is None:
+        current = store.get_manifest(manifest_id) or {}
+        reason = f"duplicate delivery: manifest is {current.get('status', 'unknown')}"
+        if current.get("status") == keys.MANIFEST_FAILED and not current.get("succeeded_once"):
+            reason += " and its files went back to pending"
+        log.info("claim_run skip", extra={"manifest_id": manifest_id, "reason": reason, "replay": replay_name})
+        return {**base, "action": SKIP, "reason": reason, "run": int(current.get("run_count") or 0)}
+    log.info("claim_run run", extra={"manifest_id": manifest_id, "execution_arn": execution_arn, "replay": replay_name})
+    reason = f"replay {replay_name}" if replay_name else "first delivery"
+    return {**base, "action": RUN, "reason": reason, "run": int(started.get("run_count") or 1)}

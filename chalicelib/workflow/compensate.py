@@ -1,0 +1,137 @@
+"""Compensate: the saga's undo of one failed run.
+
+Order matters: (1) the run's partial output is deleted (``manifest=<id>`` partition, its
+quarantine and run summary), so files that go back to pending can never leave a second copy;
+(2) files still ``claimed#<id>`` go back to ``pending`` with ``attempts + 1``, or to
+``quarantined`` at MAX_ATTEMPTS, in transactions that check this execution still owns the
+manifest; (3) the manifest becomes ``failed`` with the error; (4) the circuit breaker counts it.
+A crash anywhere re-runs cleanly: deletes are idempotent and a moved file is not claimed anymore.
+
+A failed *replay* of a manifest that succeeded before is different: its files are converted and
+stay so (their rows exist); only the manifest is marked failed, so a later replay can redo it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from chalicelib import keys
+from chalicelib.workflow import alerts, breaker, paths
+from chalicelib.workflow.errors import StaleRunError
+from chalicelib.workflow.files import attempts, file_date, file_shard
+from chalicelib.workflow.store import FileUpdate, WorkflowStore
+from chalicelib.workflow.timeutil import now_iso
+
+log = logging.getLogger(__name__)
+
+
+def error_name(error: Any) -> tuple[str, str]:
+    """(name, short cause) of a Step Functions error object ``{"Error", "Cause"}``."""
+    if isinstance(error, dict):
+        return str(error.get("Error") or "Unknown"), alerts.short(error.get("Cause"))
+    return str(error or "Unknown"), ""
+
+
+def plan_file(item: dict[str, Any], manifest_id: str, max_attempts: int, shard_count: int, stamp: str) -> FileUpdate:
+    """Where one claimed file goes after its manifest failed (pure)."""
+    tries = attempts(item) + 1
+    date = file_date(item, manifest_id)
+    if tries >= max_attempts:
+        return FileUpdate(
+            pk=str(item["pk"]),
+            status=keys.QUARANTINED,
+            status_key=keys.quarantined_status_key(date),
+            set_attrs={"failed_manifest_id": manifest_id, "quarantined_at": stamp},
+            add_attempts=1,
+        )
+    return FileUpdate(
+        pk=str(item["pk"]),
+        status=keys.PENDING,
+        status_key=keys.pending_status_key(date, file_shard(item, shard_count)),
+        set_attrs={"failed_manifest_id": manifest_id, "requeued_at": stamp},
+        add_attempts=1,
+    )
+
+
+def compensate(
+    payload: dict[str, Any],
+    store: WorkflowStore,
+    s3: Any,
+    sns: Any,
+    *,
+    max_attempts: int,
+    shard_count: int,
+    breaker_cfg: breaker.BreakerConfig,
+    alerts_topic_arn: str = "",
+    now: float | None = None,
+) -> dict[str, Any]:
+    manifest_id = str(payload["manifest_id"])
+    execution_arn = str(payload["execution_arn"])
+    err, cause = error_name(payload.get("error"))
+    now = time.time() if now is None else now
+    stamp = now_iso(now)
+    result: dict[str, Any] = {
+        "manifest_id": manifest_id,
+        "error": err,
+        "requeued": 0,
+        "quarantined": 0,
+        "file_count": 0,
+        "breaker": "",
+        "compensated": False,
+    }
+    item = store.get_manifest(manifest_id)
+    if item is None or item.get("status") != keys.MANIFEST_RUNNING or item.get("execution_arn") != execution_arn:
+        # Already compensated (by a retry, or by recover) or owned by another run: nothing to undo.
+        result["reason"] = "not owned by this execution" if item else "no such manifest"
+        log.info("compensate no-op", extra={"manifest_id": manifest_id, "reason": result["reason"]})
+        return result
+    result["file_count"] = int(item.get("file_count") or 0)
+    date = str(item.get("date_prefix") or manifest_id[:10])
+    replay_of_success = bool(item.get("succeeded_once"))
+
+    if not replay_of_success:
+        output_path = str(payload.get("output_path") or "")
+        quarantine_path = str(payload.get("quarantine_path") or "")
+        removed = 0
+        if output_path:
+            removed += paths.delete_tree(paths.manifest_partition(output_path, date, manifest_id), s3)
+        if quarantine_path:
+            removed += paths.delete_tree(paths.manifest_partition(quarantine_path, date, manifest_id), s3)
+        if output_path:
+            removed += paths.delete_tree(paths.run_summary_path(output_path, manifest_id), s3)
+        result["output_objects_removed"] = removed
+
+    updates = [
+        plan_file(f, manifest_id, max_attempts, shard_count, stamp)
+        for page in store.iter_claimed_file_pages(manifest_id)
+        for f in page
+    ]
+    try:
+        store.move_claimed_files(manifest_id, updates, owner_execution_arn=execution_arn)
+        store.end_run(
+            manifest_id,
+            execution_arn,
+            keys.MANIFEST_FAILED,
+            {"error": err, "error_cause": cause, "failed_at": stamp},
+        )
+    except StaleRunError:
+        result["reason"] = "ownership lost while compensating"
+        return result
+    result["requeued"] = sum(1 for u in updates if u.status == keys.PENDING)
+    result["quarantined"] = sum(1 for u in updates if u.status == keys.QUARANTINED)
+    result["compensated"] = True
+
+    state, opened = breaker.record_failure(store.client, store.table, now, breaker_cfg)
+    result["breaker"] = state.state
+    if opened:
+        alerts.publish_alert(
+            sns,
+            alerts_topic_arn,
+            "breaker_open",
+            "ndjson-parquet: sealing paused (circuit breaker open)",
+            {"failures": len(state.failures), "last_manifest_id": manifest_id, "error": err},
+        )
+    log.warning("compensated", extra={k: v for k, v in result.items() if k != "breaker"})
+    return result

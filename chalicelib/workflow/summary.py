@@ -1,0 +1,64 @@
+"""The Glue run summary, checked: invariant 4 (``lines = rows + quarantined + blank`` per file)
+and "every file of the manifest, and only those, was converted". Pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.workflow.errors import ReconciliationError
+
+COUNTS = ("lines", "rows", "quarantined", "blank")
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    uri: str
+    lines: int
+    rows: int
+    quarantined: int
+    blank: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in COUNTS}
+
+
+def _files(summary: Any) -> list[dict[str, Any]]:
+    if not isinstance(summary, dict) or "files" not in summary:
+        raise ReconciliationError("run summary has no 'files'")
+    files = summary["files"]
+    if isinstance(files, dict):  # {uri: counts} is accepted too
+        return [{"uri": uri, **counts} for uri, counts in files.items()]
+    if not isinstance(files, list):
+        raise ReconciliationError("run summary 'files' must be a list")
+    return files
+
+
+def reconcile(summary: Any, expected_uris: list[str]) -> dict[str, FileCounts]:
+    """Per-file counts by uri; raises ReconciliationError naming the first thing that does not add up."""
+    out: dict[str, FileCounts] = {}
+    for raw in _files(summary):
+        try:
+            fc = FileCounts(str(raw["uri"]), *(int(raw[k]) for k in COUNTS))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReconciliationError(f"run summary file entry is incomplete: {exc}") from None
+        if min(fc.lines, fc.rows, fc.quarantined, fc.blank) < 0:
+            raise ReconciliationError(f"negative count for {fc.uri}")
+        if fc.lines != fc.rows + fc.quarantined + fc.blank:
+            raise ReconciliationError(
+                f"{fc.uri}: lines {fc.lines} != rows {fc.rows} + quarantined {fc.quarantined} + blank {fc.blank}"
+            )
+        if fc.uri in out:
+            raise ReconciliationError(f"run summary lists {fc.uri} twice")
+        out[fc.uri] = fc
+    missing = sorted(set(expected_uris) - set(out))
+    extra = sorted(set(out) - set(expected_uris))
+    if missing or extra:
+        raise ReconciliationError(f"run summary files differ from the manifest: missing {missing[:3]}, extra {extra[:3]}")
+    return out
+
+
+def totals(per_file: dict[str, FileCounts]) -> dict[str, int]:
+    out = {k: sum(getattr(fc, k) for fc in per_file.values()) for k in COUNTS}
+    out["files"] = len(per_file)
+    return out

@@ -1,0 +1,47 @@
+"""The workflow's entry points with their collaborators built from settings and the shared lazy
+clients (chalicelib.aws). app.py handlers and the local runtime call these, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.settings import Settings, get_settings
+from chalicelib.workflow.breaker import BreakerConfig
+from chalicelib.workflow.claim_run import claim_run
+from chalicelib.workflow.compensate import compensate
+from chalicelib.workflow.finalize import finalize
+from chalicelib.workflow.store import WorkflowStore
+
+
+def breaker_config(s: Settings) -> BreakerConfig:
+    return BreakerConfig(s.breaker_threshold, s.breaker_window_seconds, s.breaker_cooldown_seconds)
+
+
+def store(s: Settings | None = None) -> WorkflowStore:
+    s = s or get_settings()
+    return WorkflowStore(aws.client("dynamodb"), s.table_name)
+
+
+def claim_run_task(payload: dict[str, Any]) -> dict[str, Any]:
+    s = get_settings()
+    return claim_run(payload, store(s), s.manifest_bucket, s.manifest_prefix)
+
+
+def finalize_task(payload: dict[str, Any]) -> dict[str, Any]:
+    s = get_settings()
+    return finalize(payload, store(s), aws.client("s3"), s.shard_count)
+
+
+def compensate_task(payload: dict[str, Any]) -> dict[str, Any]:
+    s = get_settings()
+    return compensate(
+        payload,
+        store(s),
+        aws.client("s3"),
+        aws.client("sns"),
+        max_attempts=s.max_attempts,
+        shard_count=s.shard_count,
+        breaker_cfg=breaker_config(s),
+        alerts_topic_arn=s.alerts_topic_arn,
+    )

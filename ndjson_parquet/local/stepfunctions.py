@@ -1,0 +1,319 @@
+"""Run the one convert-manifest ASL file on the in-process moto server.
+
+moto executes ASL when ``stepfunctions.execute_state_machine`` is on, and its interpreter sends a
+Task's ``lambda:invoke`` and ``glue:startJobRun.sync`` to moto's own Lambda and Glue backends over
+HTTP (to ``localhost:$MOTO_PORT``). Those backends live in this process, so ``LocalTaskHost``
+serves them here:
+
+- Lambda: moto keeps one ``LambdaFunction`` object per function and runs it through its
+  ``_invoke_lambda(event) -> (payload, errored, logs)`` (normally Docker). We give the objects of
+  the functions we serve their own ``_invoke_lambda`` that calls our Python handler; an exception
+  becomes a handled function error ``{"errorType", "errorMessage"}``, exactly what the interpreter
+  turns into a catchable error name, as Lambda does.
+- Glue: moto's ``FakeJob.start_job_run`` only records a run whose state jumps to SUCCEEDED. The
+  job objects we serve get a ``start_job_run`` that records a run whose state is RUNNING while our
+  runner works in a thread, then SUCCEEDED, or FAILED with the exception as ``ErrorMessage``;
+  the interpreter's ``.sync`` polling (GetJobRun) sees exactly that.
+- EventBridge: moto does not deliver to a Step Functions target (its rule raises
+  NotImplementedError for one). ``route_rule`` gives the rule object a ``send_to_targets`` that
+  starts an execution with the event as input (as the rule would), including archive replays,
+  which carry ``replay-name``; other targets keep moto's behaviour. A start that fails goes to the
+  target's dead-letter queue, like the rule's DeadLetterConfig.
+
+These per-object overrides (three, all in this module) are the only places that reach into moto;
+the interpreter itself is not patched. Objects are re-created by ``/moto-api/reset``: serve again.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import requests
+
+log = logging.getLogger(__name__)
+
+ASL_PATH = Path(__file__).resolve().parents[2] / "infra" / "statemachine" / "convert_manifest.asl.json"
+SUBSTITUTION_NAMES = (
+    "GlueJobName",
+    "TableName",
+    "ClaimRunFunctionArn",
+    "FinalizeFunctionArn",
+    "CompensateFunctionArn",
+    "AlertsTopicArn",
+    "OutputPath",
+    "QuarantinePath",
+    "ManifestBucket",
+)
+DEFAULT_ACCOUNT = "123456789012"
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+LambdaHandler = Callable[[dict[str, Any]], Any]
+GlueRunner = Callable[[dict[str, str]], None]
+
+
+class DefinitionError(ValueError):
+    """The ASL file references a variable that was not substituted."""
+
+
+def render_definition(substitutions: Mapping[str, str], path: Path = ASL_PATH) -> str:
+    """The ASL text with ``${Name}`` replaced, as CloudFormation's DefinitionSubstitutions does."""
+    text = path.read_text(encoding="utf-8")
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    leftover = sorted({n for n in SUBSTITUTION_NAMES if "${" + n + "}" in text})
+    if leftover:
+        raise DefinitionError(f"unsubstituted variables: {', '.join(leftover)}")
+    json.loads(text)
+    return text
+
+
+def enable_execution(endpoint_url: str) -> None:
+    resp = requests.post(
+        f"{endpoint_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=30
+    )
+    resp.raise_for_status()
+
+
+def deploy_state_machine(sfn: Any, name: str, definition: str, role_arn: str) -> str:
+    """Create (or update) the state machine in moto's executing backend. Use this rather than
+    moto's CloudFormation for the state machine: moto's CFN puts it in the non-executing backend
+    and does not apply DefinitionSubstitutions."""
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for sm in page["stateMachines"]:
+            if sm["name"] == name:
+                sfn.update_state_machine(stateMachineArn=sm["stateMachineArn"], definition=definition, roleArn=role_arn)
+                return sm["stateMachineArn"]
+    return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
+
+
+def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 120.0, poll: float = 0.2) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = sfn.describe_execution(executionArn=execution_arn)
+        if desc["status"] in TERMINAL:
+            return desc
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still {desc['status']} after {timeout}s")
+        time.sleep(poll)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+class LocalTaskHost:
+    """Serves the state machine's Lambda and Glue tasks from Python callables in this process."""
+
+    def __init__(self, endpoint_url: str, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.account_id = account_id
+        port = urlparse(endpoint_url).port
+        # moto's interpreter reaches the server at localhost:$MOTO_PORT (default 5000), read per
+        # call: point it at this server's random port.
+        if port:
+            os.environ["MOTO_PORT"] = str(port)
+        self._glue_lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+    # --- Lambda ------------------------------------------------------------------------------
+    def serve_lambda(self, function_name: str, handler: LambdaHandler) -> str:
+        """Make ``function_name`` (created if missing) run ``handler(event)``; returns its ARN."""
+        from moto.awslambda.utils import get_backend
+
+        arn = self._ensure_function(function_name)
+        fn = get_backend(self.account_id, self.region).get_function(function_name, None)
+
+        def _invoke_lambda(event: Any = None) -> tuple[str, bool, str]:
+            payload = event if isinstance(event, dict) else json.loads(event or "{}")
+            try:
+                return json.dumps(handler(payload), default=str), False, ""
+            except Exception as exc:  # noqa: BLE001 - becomes a Lambda function error, as in AWS
+                body = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+                return json.dumps(body), True, traceback.format_exc()
+
+        fn._invoke_lambda = _invoke_lambda  # the documented per-object override (module docstring)
+        return arn
+
+    def _ensure_function(self, name: str) -> str:
+        lam = self.client("lambda")
+        try:
+            return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        except lam.exceptions.ResourceNotFoundException:
+            pass
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("app.py", "def handler(event, context):\n    return event\n")
+        resp = lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=self._role_arn(),
+            Handler="app.handler",
+            Code={"ZipFile": buf.getvalue()},
+        )
+        return resp["FunctionArn"]
+
+    def _role_arn(self, name: str = "local-task-host") -> str:
+        iam = self.client("iam")
+        try:
+            return iam.get_role(RoleName=name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+            }
+            return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+    # --- Glue --------------------------------------------------------------------------------
+    def serve_glue_job(self, job_name: str, runner: GlueRunner, serialize: bool = True) -> None:
+        """Runs of ``job_name`` (created if missing) call ``runner(arguments)`` in a thread; an
+        exception fails the run. ``serialize`` queues runs one at a time (one warm SparkSession)
+        instead of refusing them with ConcurrentRunsExceededException."""
+        from moto.glue.models import FakeJobRun, glue_backends
+
+        glue = self.client("glue")
+        try:
+            glue.get_job(JobName=job_name)
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_job(
+                Name=job_name,
+                Role=self._role_arn(),
+                Command={"Name": "glueetl", "ScriptLocation": "s3://local/glue/ndjson_to_parquet.py"},
+                GlueVersion="5.0",
+                ExecutionProperty={"MaxConcurrentRuns": 100 if serialize else 1},
+            )
+        job = glue_backends[self.account_id][self.region].get_job(job_name)
+        original_start = job.start_job_run
+        lock = self._glue_lock if serialize else threading.Lock()
+
+        class _LocalJobRun(FakeJobRun):
+            """A run whose state is our runner's: RUNNING, then SUCCEEDED or FAILED."""
+
+            outcome: str | None = None
+            error: str = ""
+
+            @property
+            def status(self) -> str | None:  # type: ignore[override]
+                return self.outcome or "RUNNING"
+
+            @status.setter
+            def status(self, value: str) -> None:
+                self.outcome = value
+
+            def as_dict(self) -> dict[str, Any]:
+                out = super().as_dict()
+                if self.error:
+                    out["ErrorMessage"] = self.error
+                return out
+
+        def start_job_run(**kwargs: Any) -> str:
+            run_id = original_start(**kwargs)
+            index = next(i for i, r in enumerate(job.job_runs) if r.job_run_id == run_id)
+            plain = job.job_runs[index]
+            run = _LocalJobRun(job_name=job.name, arguments=plain.arguments)
+            run.job_run_id = run_id
+            job.job_runs[index] = run
+
+            def work() -> None:
+                with lock:
+                    try:
+                        runner(dict(run.arguments or {}))
+                        run.outcome = "SUCCEEDED"
+                    except Exception as exc:  # noqa: BLE001 - a failed Glue run, as the service reports it
+                        log.warning("local glue run failed: %s", exc)
+                        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+                        run.outcome = "FAILED"
+                    run.completed_on = datetime.now(UTC)
+
+            threading.Thread(target=work, name=f"glue-{job_name}-{run_id[:12]}", daemon=True).start()
+            return run_id
+
+        job.start_job_run = start_job_run  # the documented per-object override (module docstring)
+
+    # --- EventBridge -------------------------------------------------------------------------
+    def route_rule(self, bus_name: str, rule_name: str) -> None:
+        """Deliver events matching the rule to its Step Functions targets, as EventBridge would."""
+        from moto.events.models import Rule, events_backends
+
+        rule = events_backends[self.account_id][self.region].event_buses[bus_name].rules[rule_name]
+        host = self
+
+        def send_to_targets(original_event: dict[str, Any], transform_input: bool = True) -> None:
+            if not rule.event_pattern.matches_event(original_event):
+                return
+            others = [t for t in rule.targets if ":states:" not in t["Arn"]]
+            for target in rule.targets:
+                if ":states:" in target["Arn"]:
+                    host._start_for_target(target, original_event)
+            if others:
+                proxy = copy.copy(rule)
+                proxy.targets = others
+                Rule.send_to_targets(proxy, original_event, transform_input)
+
+        rule.send_to_targets = send_to_targets  # the documented per-object override (module docstring)
+
+    def _start_for_target(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        body = dict(event)
+        body["time"] = _iso(body.get("time"))
+        body.pop("ingestion-time", None)
+        try:
+            self.start_execution(target["Arn"], body)
+        except Exception as exc:  # noqa: BLE001 - the rule's DLQ takes what it could not deliver
+            dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+            log.warning("rule could not start %s: %s (dlq=%s)", target["Arn"], exc, dlq)
+            if dlq:
+                from moto.sqs.models import sqs_backends
+
+                sqs_backends[self.account_id][self.region].send_message(
+                    queue_name=dlq.rsplit(":", 1)[1], message_body=json.dumps(body)
+                )
+
+    def start_execution(self, state_machine_arn: str, event: dict[str, Any]) -> str:
+        """Start the state machine with ``event`` as input (what the rule target does). In-process,
+        so it also works from inside a moto request (a rule delivering PutEvents)."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[self.account_id][self.region]
+        execution = backend.start_execution(
+            state_machine_arn, name=str(uuid.uuid4()), execution_input=json.dumps(event, default=str)
+        )
+        return execution.execution_arn
+
+
+def manifest_ready_event(manifest_id: str, replay_name: str | None = None, **detail: Any) -> dict[str, Any]:
+    """A ManifestReady event shaped as EventBridge delivers it to a target."""
+    from chalicelib.events import MANIFEST_READY, SOURCE
+
+    event: dict[str, Any] = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": MANIFEST_READY,
+        "source": SOURCE,
+        "account": DEFAULT_ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"manifest_id": manifest_id, **detail},
+    }
+    if replay_name:
+        event["replay-name"] = replay_name
+    return event
