@@ -1,0 +1,271 @@
+"""Convert the files of one Spark task: strict parse, Arrow conversion, Parquet and quarantine parts.
+
+Runs inside a Spark task (a whole file per task, several small files per task), so it only uses
+the Python standard library, pyarrow, orjson and the sibling modules. Fast path: lines that passed
+the strict parse go to Arrow's C++ JSON reader in one block; if Arrow refuses the block (a type
+conflict, a duplicated key, a value outside an explicit schema) or returns a different row count,
+the file takes the slow path: Python dicts checked value by value, so every refused line gets its
+own ``schema_mismatch`` reason and the others are kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+
+from glue.lines import BadLine, QuarantinedLine, decompress, loads_strict, parse_lines, quarantine
+from glue.schema import (
+    Mismatch,
+    coerce_row,
+    conform_table,
+    has_type,
+    infer_value_type,
+    sorted_schema,
+    sorted_type,
+    storable_schema,
+    unify_schemas,
+    unify_types,
+)
+from glue.storage import S3Config, Storage, join
+
+SOURCE_FILE, SOURCE_LINE, MANIFEST_ID = "_source_file", "_source_line", "_manifest_id"
+PROVENANCE = (SOURCE_FILE, SOURCE_LINE, MANIFEST_ID)
+PROVENANCE_FIELDS = [
+    pa.field(SOURCE_FILE, pa.string()),
+    pa.field(SOURCE_LINE, pa.int64()),
+    pa.field(MANIFEST_ID, pa.string()),
+]
+COMPRESSIONS = {"snappy": "snappy", "gzip": "gzip", "zstd": "zstd", "lz4": "lz4", "brotli": "brotli", "none": "none"}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    index: int
+    files: tuple[str, ...]
+    manifest_id: str
+    data_dir: str
+    quarantine_dir: str
+    compression: str
+    schema: pa.Schema | None  # explicit schema (data fields only); None: infer
+    s3: S3Config
+
+
+@dataclass
+class FileCounts:
+    uri: str
+    lines: int = 0
+    rows: int = 0
+    quarantined: int = 0
+    blank: int = 0
+    bytes: int = 0
+
+    def reconciles(self) -> bool:
+        return self.lines == self.rows + self.quarantined + self.blank
+
+
+@dataclass
+class TaskResult:
+    index: int
+    files: list[FileCounts] = field(default_factory=list)
+    schema: pa.Schema | None = None  # data fields as written (inferred mode: before the manifest unifies)
+    data_file: str | None = None
+    quarantine_file: str | None = None
+    rows: int = 0
+    seconds: float = 0.0
+
+
+def _read_block(buf: bytes, schema: pa.Schema | None) -> pa.Table:
+    opts = pj.ReadOptions(use_threads=False, block_size=max(len(buf) + 1, 1 << 20))
+    if schema is None:
+        parse = pj.ParseOptions()
+    else:
+        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    return pj.read_json(io.BytesIO(buf), read_options=opts, parse_options=parse)
+
+
+def _no_temporal(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _no_temporal(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(_no_temporal(t.value_type))
+    return t
+
+
+def _fast(lines: list[bytes], schema: pa.Schema | None) -> pa.Table | None:
+    """Arrow's reader over the strictly valid lines, or None when the slow path must decide."""
+    try:
+        table = _read_block(b"\n".join(lines), schema)
+        if schema is None and has_type(pa.struct(list(table.schema)), lambda t: pa.types.is_timestamp(t)):
+            # Arrow infers timestamps from some ISO strings; inference here keeps the text (module doc).
+            table = _read_block(b"\n".join(lines), pa.schema(list(_no_temporal(pa.struct(list(table.schema))))))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != len(lines) or any(name in PROVENANCE for name in table.column_names):
+        return None
+    return table
+
+
+def _slow(
+    lines: list[bytes], numbers: list[int], schema: pa.Schema | None
+) -> tuple[pa.Table, list[int], list[QuarantinedLine]]:
+    candidates: list[tuple[dict, int, bytes]] = []
+    bad: list[QuarantinedLine] = []
+    for line, number in zip(lines, numbers, strict=True):
+        try:
+            row = loads_strict(line)
+        except BadLine as exc:  # cannot happen after parse_lines; kept so nothing is ever lost
+            bad.append(quarantine(number, exc.reason, line))
+            continue
+        reserved = [k for k in PROVENANCE if k in row]
+        if reserved:
+            bad.append(quarantine(number, f"reserved_field: '{reserved[0]}' is a provenance column", line))
+            continue
+        candidates.append((row, number, line))
+    if schema is None:
+        merged: pa.DataType = pa.struct([])
+        for row, _, _ in candidates:
+            merged = unify_types(merged, infer_value_type(row))
+        target = pa.schema(list(sorted_type(merged)))
+        coerced = [coerce_row(row, target, stringify=True) for row, _, _ in candidates]
+        return pa.Table.from_pylist(coerced, schema=target), [n for _, n, _ in candidates], bad
+    good: list[dict] = []
+    good_numbers: list[int] = []
+    for row, number, line in candidates:
+        try:
+            good.append(coerce_row(row, schema, stringify=False))
+            good_numbers.append(number)
+        except Mismatch as exc:
+            bad.append(quarantine(number, exc.reason, line))
+    return pa.Table.from_pylist(good, schema=schema), good_numbers, bad
+
+
+def convert_bytes(
+    uri: str, raw: bytes, schema: pa.Schema | None, manifest_id: str
+) -> tuple[pa.Table, list[QuarantinedLine], FileCounts]:
+    """One file's rows (data fields + provenance) and quarantined lines, with its counts."""
+    parsed = parse_lines(decompress(raw, uri))
+    counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank, bytes=len(raw))
+    lines, numbers = parsed.valid, parsed.valid_line_numbers
+    bad = list(parsed.quarantined)
+    if not lines:
+        table = (schema or pa.schema([])).empty_table()
+    else:
+        table = _fast(lines, schema)
+        if table is None:
+            table, numbers, more = _slow(lines, numbers, schema)
+            bad.extend(more)
+            bad.sort(key=lambda q: q.line_number)
+        elif schema is None:
+            table = conform_table(table, sorted_schema(table.schema))
+    n = table.num_rows
+    zeros = pa.array([0] * n, pa.int32()) if n else pa.array([], pa.int32())
+    table = table.append_column(PROVENANCE_FIELDS[0], pa.array([uri], pa.string()).take(zeros))
+    table = table.append_column(PROVENANCE_FIELDS[1], pa.array(numbers, pa.int64()))
+    table = table.append_column(PROVENANCE_FIELDS[2], pa.array([manifest_id], pa.string()).take(zeros))
+    counts.rows = n
+    counts.quarantined = len(bad)
+    return table, bad, counts
+
+
+def data_fields(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name not in PROVENANCE])
+
+
+def with_provenance(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([*data_fields(schema), *PROVENANCE_FIELDS])
+
+
+def parquet_bytes(table: pa.Table, compression: str) -> bytes:
+    sink = io.BytesIO()
+    # Microsecond timestamps: what Spark, Athena and DuckDB all read without flags.
+    pq.write_table(table, sink, compression=COMPRESSIONS[compression], coerce_timestamps="us")
+    return sink.getvalue()
+
+
+def ipc_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def read_staged(data: bytes, name: str) -> pa.Table:
+    if name.endswith(".arrow"):
+        return ipc.open_file(pa.BufferReader(data)).read_all()
+    return pq.read_table(pa.BufferReader(data))
+
+
+def quarantine_jsonl(records: list[tuple[str, QuarantinedLine]], manifest_id: str) -> bytes:
+    out = io.StringIO()
+    for uri, q in records:
+        rec = {
+            "source_file": uri,
+            "line_number": q.line_number,
+            "reason": q.reason,
+            "raw": q.raw,
+            "raw_truncated": q.raw_truncated,
+            "manifest_id": manifest_id,
+        }
+        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return out.getvalue().encode("utf-8")
+
+
+def run_task(spec: TaskSpec) -> TaskResult:
+    """Convert a group of files into at most one data part and one quarantine part (staged)."""
+    started = time.perf_counter()
+    storage = Storage(spec.s3)
+    result = TaskResult(index=spec.index)
+    tables: list[pa.Table] = []
+    bad: list[tuple[str, QuarantinedLine]] = []
+    for uri in spec.files:
+        table, quarantined, counts = convert_bytes(uri, storage.read_bytes(uri), spec.schema, spec.manifest_id)
+        tables.append(table)
+        bad.extend((uri, q) for q in quarantined)
+        result.files.append(counts)
+    if spec.schema is not None:
+        target = with_provenance(spec.schema)
+    else:
+        target = with_provenance(sorted_schema(unify_schemas([data_fields(t.schema) for t in tables])))
+    table = pa.concat_tables([conform_table(t, target) for t in tables]) if tables else target.empty_table()
+    result.schema = data_fields(target)
+    result.rows = table.num_rows
+    if table.num_rows:
+        if storable_schema(target) == target:
+            result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.parquet")
+            storage.write_bytes(result.data_file, parquet_bytes(table, spec.compression))
+        else:  # null / empty-struct types: Parquet cannot hold them until the manifest's schema is known
+            result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.arrow")
+            storage.write_bytes(result.data_file, ipc_bytes(table))
+    if bad:
+        result.quarantine_file = join(spec.quarantine_dir, f"part-{spec.index:05d}.jsonl")
+        storage.write_bytes(result.quarantine_file, quarantine_jsonl(bad, spec.manifest_id))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@dataclass(frozen=True)
+class ConformSpec:
+    staged_file: str
+    schema: pa.Schema  # full target schema, provenance included
+    compression: str
+    s3: S3Config
+
+
+def run_conform(spec: ConformSpec) -> str:
+    """Rewrite one staged part to the manifest's schema (only parts whose schema differs)."""
+    storage = Storage(spec.s3)
+    table = read_staged(storage.read_bytes(spec.staged_file), spec.staged_file)
+    target = spec.staged_file.rsplit(".", 1)[0] + ".parquet"
+    storage.write_bytes(target, parquet_bytes(conform_table(table, spec.schema), spec.compression))
+    if target != spec.staged_file:
+        storage.delete_file(spec.staged_file)
+    return target

@@ -1,0 +1,239 @@
+"""One run of the job over one manifest: plan, convert in Spark tasks, unify, reconcile, commit.
+
+``run_job(spark, JobArgs) -> RunSummary`` is the stable API (the entry point and the local
+runtime both call it; the local runtime in a warm SparkSession, without a subprocess).
+
+Guarantees, in order: arguments are checked before Spark does anything; every object of the
+manifest is checked to exist before any output is written (a missing one fails the run, named);
+all parts are written to a staging folder; the run fails if any file's
+``lines != rows + quarantined + blank``; only then ``dt=<date>/manifest=<id>/`` of the output
+and of the quarantine are replaced by the staged ones (a rerun replaces, never adds) and the run
+summary ``<OUTPUT_PATH>/_runs/<manifest_id>.json`` is written last.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from chalicelib.manifest import Manifest
+from glue.convert import (
+    COMPRESSIONS,
+    PROVENANCE,
+    ConformSpec,
+    TaskResult,
+    TaskSpec,
+    data_fields,
+    run_conform,
+    run_task,
+    with_provenance,
+)
+from glue.schema import parse_schema_text, schema_json, sorted_schema, storable_schema, unify_schemas
+from glue.shipping import ship_modules
+from glue.storage import MissingObjectError, S3Config, Storage, join
+
+# NDJSON events shrink about 4x into snappy Parquet (bench data: 147 MB -> ~35 MB); the summary
+# records the measured ratio so TARGET_FILE_MB can be tuned against real data.
+EXPECTED_PARQUET_RATIO = 0.25
+
+
+class JobError(RuntimeError):
+    """The run cannot complete; nothing was committed to the output or quarantine folders."""
+
+
+class JobArgsError(JobError, ValueError):
+    """Bad job arguments, detected before Spark starts."""
+
+
+class ReconciliationError(JobError):
+    """Some file's lines != rows + quarantined + blank: a line would be lost or counted twice."""
+
+
+@dataclass(frozen=True)
+class JobArgs:
+    manifest_path: str
+    output_path: str
+    quarantine_path: str
+    compression: str = "snappy"
+    schema_path: str | None = None
+    target_file_mb: float = 128.0
+
+    def validate(self) -> JobArgs:
+        for name in ("manifest_path", "output_path", "quarantine_path"):
+            if not getattr(self, name):
+                raise JobArgsError(f"--{name.upper()} is required")
+        if self.compression.lower() not in COMPRESSIONS:
+            raise JobArgsError(
+                f"--COMPRESSION_TYPE {self.compression!r} is not supported; use one of {', '.join(COMPRESSIONS)}"
+            )
+        if not (self.target_file_mb > 0):
+            raise JobArgsError(f"--TARGET_FILE_MB must be > 0, got {self.target_file_mb}")
+        return self
+
+
+@dataclass
+class RunSummary:
+    manifest_id: str
+    date_prefix: str
+    files: list[dict[str, Any]]
+    totals: dict[str, int]
+    schema: dict[str, Any]
+    schema_source: str
+    compression: str
+    output_path: str
+    quarantine_path: str
+    data_files: int
+    tasks: int
+    input_bytes: int
+    output_bytes: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_tasks(sizes: list[tuple[str, int]], target_bytes: int, min_tasks: int) -> list[list[str]]:
+    """Group files into tasks by bytes (one Parquet part per task): enough tasks to keep every core
+    busy, no more than the bytes call for. Largest first onto the lightest task (LPT), stable."""
+    if not sizes:
+        return []
+    total = sum(s for _, s in sizes)
+    count = min(len(sizes), max(min_tasks, math.ceil(total / max(target_bytes, 1))))
+    loads = [0] * count
+    groups: list[list[tuple[int, str]]] = [[] for _ in range(count)]
+    for pos, (uri, size) in sorted(enumerate(sizes), key=lambda p: (-p[1][1], p[0])):
+        i = loads.index(min(loads))
+        loads[i] += max(size, 1)
+        groups[i].append((pos, uri))
+    return [[uri for _, uri in sorted(g)] for g in groups if g]
+
+
+def _load_schema(spark: Any, storage: Storage, path: str | None) -> pa.Schema | None:
+    if not path:
+        return None
+    text = storage.read_bytes(path).decode("utf-8-sig")
+
+    def ddl_to_json(ddl: str) -> str:
+        return spark._jvm.org.apache.spark.sql.types.StructType.fromDDL(ddl).json()
+
+    schema = parse_schema_text(text, ddl_to_json)
+    clash = [f.name for f in schema if f.name in PROVENANCE]
+    if clash:
+        raise JobArgsError(f"schema declares provenance column {clash[0]!r}; the job adds it itself")
+    return schema
+
+
+def _check_objects(storage: Storage, manifest: Manifest) -> list[tuple[str, int]]:
+    uris = [f.uri for f in manifest.files]
+    with ThreadPoolExecutor(max_workers=min(16, len(uris))) as pool:
+        sizes = list(pool.map(storage.size, uris))
+    missing = [u for u, s in zip(uris, sizes, strict=True) if s is None]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise MissingObjectError(f"manifest {manifest.manifest_id}: {len(missing)} object(s) not found: {shown}")
+    return [(u, int(s or 0)) for u, s in zip(uris, sizes, strict=True)]
+
+
+def _reconcile(manifest: Manifest, results: list[TaskResult]) -> list[dict[str, Any]]:
+    by_uri = {c.uri: c for r in results for c in r.files}
+    counted = [c.uri for r in results for c in r.files]
+    expected = [f.uri for f in manifest.files]
+    if sorted(counted) != sorted(expected):
+        raise ReconciliationError(f"manifest {manifest.manifest_id}: converted files differ from the manifest's")
+    broken = [c for c in by_uri.values() if not c.reconciles()]
+    if broken:
+        detail = "; ".join(
+            f"{c.uri}: lines={c.lines} rows={c.rows} quarantined={c.quarantined} blank={c.blank}" for c in broken[:5]
+        )
+        raise ReconciliationError(f"lines != rows + quarantined + blank for {len(broken)} file(s): {detail}")
+    return [asdict(by_uri[u]) for u in expected]
+
+
+def run_job(spark: Any, args: JobArgs) -> RunSummary:
+    """Convert one manifest; see the module docstring for what is guaranteed."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    args = args.validate()
+    compression = args.compression.lower()
+    s3 = S3Config.from_env()
+    storage = Storage(s3)
+    manifest = Manifest.from_json(storage.read_bytes(args.manifest_path))
+    schema = _load_schema(spark, storage, args.schema_path)
+    sizes = _check_objects(storage, manifest)
+    timings["plan_s"] = time.perf_counter() - started
+
+    mid, date = manifest.manifest_id, manifest.date_prefix
+    data_final = join(args.output_path, f"dt={date}", f"manifest={mid}")
+    q_final = join(args.quarantine_path, f"dt={date}", f"manifest={mid}")
+    token = uuid.uuid4().hex[:12]
+    data_stage = join(args.output_path, "_staging", f"{mid}-{token}")
+    q_stage = join(args.quarantine_path, "_staging", f"{mid}-{token}")
+
+    sc = spark.sparkContext
+    ship_modules(sc)
+    target_bytes = int(args.target_file_mb * 1024 * 1024 / EXPECTED_PARQUET_RATIO)
+    groups = plan_tasks(sizes, target_bytes, sc.defaultParallelism)
+    specs = [TaskSpec(i, tuple(g), mid, data_stage, q_stage, compression, schema, s3) for i, g in enumerate(groups)]
+    committed = False
+    try:
+        t = time.perf_counter()
+        results: list[TaskResult] = sc.parallelize(specs, len(specs)).map(run_task).collect()
+        timings["convert_s"] = time.perf_counter() - t
+        files = _reconcile(manifest, results)
+
+        t = time.perf_counter()
+        if schema is None:
+            final = storable_schema(sorted_schema(unify_schemas([r.schema for r in results if r.rows])))
+        else:
+            final = schema
+        target = with_provenance(final)
+        redo = [
+            ConformSpec(r.data_file, target, compression, s3)
+            for r in results
+            if r.data_file and (r.data_file.endswith(".arrow") or r.schema != data_fields(target))
+        ]
+        if redo:
+            sc.parallelize(redo, len(redo)).map(run_conform).collect()
+        timings["unify_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        storage.replace_folder(data_stage, data_final)
+        storage.replace_folder(q_stage, q_final)
+        committed = True
+        timings["commit_s"] = time.perf_counter() - t
+    finally:
+        if not committed:
+            storage.delete_prefix(data_stage)
+            storage.delete_prefix(q_stage)
+
+    out_bytes = sum(storage.size(u) or 0 for u in storage.list(data_final))
+    totals = {k: sum(f[k] for f in files) for k in ("lines", "rows", "quarantined", "blank", "bytes")}
+    timings["total_s"] = time.perf_counter() - started
+    summary = RunSummary(
+        manifest_id=mid,
+        date_prefix=date,
+        files=files,
+        totals=totals,
+        schema=schema_json(final),
+        schema_source="explicit" if schema is not None else "inferred",
+        compression=compression,
+        output_path=data_final,
+        quarantine_path=q_final,
+        data_files=sum(1 for r in results if r.data_file),
+        tasks=len(specs),
+        input_bytes=sum(s for _, s in sizes),
+        output_bytes=out_bytes,
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
+    storage.write_bytes(
+        join(args.output_path, "_runs", f"{mid}.json"),
+        json.dumps(summary.to_dict(), indent=2, ensure_ascii=False).encode("utf-8"),
+    )
+    return summary

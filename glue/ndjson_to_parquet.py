@@ -1,0 +1,133 @@
+"""Glue job entry point: NDJSON files of one manifest -> partitioned Parquet + quarantine + run summary.
+
+Usage (Glue passes the same ``--NAME value`` pairs; locally a plain SparkSession is started)::
+
+    python glue/ndjson_to_parquet.py --MANIFEST_PATH m.json --OUTPUT_PATH out/ --QUARANTINE_PATH q/ \
+        [--COMPRESSION_TYPE snappy|gzip|zstd|lz4|brotli|none] [--SCHEMA_PATH schema.ddl] [--TARGET_FILE_MB 128]
+
+Stable API for callers that already hold a SparkSession (the local runtime keeps one warm)::
+
+    from glue.ndjson_to_parquet import JobArgs, RunSummary, run_job
+    summary: RunSummary = run_job(spark, JobArgs(manifest_path=..., output_path=..., quarantine_path=...))
+
+``run_job`` raises ``JobError`` subclasses (``JobArgsError``, ``ReconciliationError``),
+``MissingObjectError`` and ``ManifestError``; nothing is committed when it raises. See
+``glue/job.py`` for the guarantees and ``glue/schema.py`` for how type conflicts resolve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+# Locally the repo root holds the ``glue`` and ``chalicelib`` packages; on Glue they come from the
+# --extra-py-files zip and this is a no-op.
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+if not (_importable("chalicelib") and _importable("glue.job")):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chalicelib.manifest import ManifestError  # noqa: E402
+from glue.job import JobArgs, JobArgsError, JobError, RunSummary, run_job  # noqa: E402
+from glue.storage import MissingObjectError  # noqa: E402
+
+__all__ = ["JobArgs", "JobError", "RunSummary", "main", "parse_args", "run_job"]
+
+REQUIRED = ("MANIFEST_PATH", "OUTPUT_PATH", "QUARANTINE_PATH")
+OPTIONAL = ("COMPRESSION_TYPE", "SCHEMA_PATH", "TARGET_FILE_MB")
+
+
+def _to_job_args(values: dict[str, str | None]) -> JobArgs:
+    raw_mb = values.get("TARGET_FILE_MB") or "128"
+    try:
+        target_mb = float(raw_mb)
+    except ValueError:
+        raise JobArgsError(f"--TARGET_FILE_MB must be a number, got {raw_mb!r}") from None
+    return JobArgs(
+        manifest_path=values.get("MANIFEST_PATH") or "",
+        output_path=values.get("OUTPUT_PATH") or "",
+        quarantine_path=values.get("QUARANTINE_PATH") or "",
+        compression=(values.get("COMPRESSION_TYPE") or "snappy").lower(),
+        schema_path=values.get("SCHEMA_PATH") or None,
+        target_file_mb=target_mb,
+    ).validate()
+
+
+def parse_args(argv: Sequence[str]) -> JobArgs:
+    """Glue's getResolvedOptions when awsglue is importable, else argparse with the same names."""
+    try:
+        from awsglue.utils import getResolvedOptions
+    except ImportError:
+        parser = argparse.ArgumentParser(prog="ndjson_to_parquet.py", description=__doc__.splitlines()[0])
+        for name in REQUIRED:
+            parser.add_argument(f"--{name}", required=True)
+        for name in (*OPTIONAL, "JOB_NAME"):
+            parser.add_argument(f"--{name}")
+        try:
+            ns = parser.parse_args(list(argv))
+        except SystemExit as exc:
+            raise JobArgsError("invalid arguments (see usage above)") from exc
+        return _to_job_args(vars(ns))
+    present = [n for n in OPTIONAL if f"--{n}" in argv]
+    return _to_job_args(getResolvedOptions(list(argv), [*REQUIRED, *present]))
+
+
+def spark_session():
+    """Glue's session when running on Glue, else a local one (AQE on, UI off)."""
+    try:
+        from awsglue.context import GlueContext
+        from pyspark.context import SparkContext
+
+        return GlueContext(SparkContext.getOrCreate()).spark_session
+    except ImportError:
+        import os
+
+        from pyspark.sql import SparkSession
+
+        # Workers must run this interpreter (the venv with pyarrow), not whatever python3 is on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+        return (
+            SparkSession.builder.appName("ndjson-to-parquet")
+            .master("local[*]")
+            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+            .getOrCreate()
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(argv)  # before Spark starts: a typo costs no JVM
+    except JobArgsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    spark = spark_session()
+    try:
+        summary = run_job(spark, args)
+    except (JobError, MissingObjectError, ManifestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    totals = summary.totals
+    print(
+        json.dumps(
+            {"manifest_id": summary.manifest_id, "output": summary.output_path, **totals, "timings": summary.timings}
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
