@@ -56,3 +56,29 @@ def flush_stale(event: CloudWatchEvent) -> None:
 
 
 # --- workflow tasks (chalicelib.workflow) ---------------------------------------------------
+# Step Functions tasks: deterministic function names (ndjson-parquet-<stage>-claim_run, ...)
+# that the infra stack substitutes into the ASL. Errors propagate: the state machine's
+# Retry/Catch decide by the exception's class name.
+from chalicelib.workflow import tasks as workflow_tasks  # noqa: E402
+
+
+@app.lambda_function(name="claim_run")
+def claim_run(event: dict, context: object) -> dict:
+    return workflow_tasks.claim_run_task(event)
+
+
+@app.lambda_function(name="finalize")
+def finalize(event: dict, context: object) -> dict:
+    return workflow_tasks.finalize_task(event)
+
+
+@app.lambda_function(name="compensate")
+def compensate(event: dict, context: object) -> dict:
+    return workflow_tasks.compensate_task(event)
+
+
+@app.schedule(Rate(int(os.environ.get("RECOVER_RATE_MINUTES", "10")), unit=Rate.MINUTES), name="recover")
+def recover(event: CloudWatchEvent) -> dict:
+    from chalicelib.workflow.recover import recover_from_settings
+
+    return recover_from_settings().counts()

@@ -20,8 +20,11 @@ serves them here:
   which carry ``replay-name``; other targets keep moto's behaviour. A start that fails goes to the
   target's dead-letter queue, like the rule's DeadLetterConfig.
 
-These per-object overrides (three, all in this module) are the only places that reach into moto;
-the interpreter itself is not patched. Objects are re-created by ``/moto-api/reset``: serve again.
+These per-object overrides (three, all in this module) are the only places that reach into moto's
+backends. The interpreter gets exactly one fix, ``_fix_glue_sync`` below: moto 5.2.5 fails every
+``.sync`` task that has no task token (``callback_endpoint.interrupt_all()`` on None in a
+``finally``), so ``glue:startJobRun.sync`` could never succeed. Objects are re-created by
+``/moto-api/reset``: serve again.
 """
 
 from __future__ import annotations
@@ -118,6 +121,37 @@ def _iso(value: Any) -> Any:
     return value
 
 
+def _fix_glue_sync() -> None:
+    """Give moto's Glue task the ``.sync`` path without the None callback endpoint: poll the
+    sync resolver (GetJobRun until terminal) exactly as moto's own ``_eval_sync`` does. Scoped to
+    the Glue service task; idempotent."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_glue import (
+        StateTaskServiceGlue,
+    )
+
+    if getattr(StateTaskServiceGlue, "_ndjson_parquet_sync_fix", False):
+        return
+    original = StateTaskServiceGlue._eval_integration_pattern
+
+    def _eval_integration_pattern(self, env, resource_runtime_part, normalised_parameters, state_credentials):  # type: ignore[no-untyped-def]
+        if self.resource.condition != ResourceCondition.Sync:
+            return original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        resolver = self._build_sync_resolver(
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+        outcome = self._eval_sync(
+            env=env, sync_resolver=resolver, timeout_seconds=None, callback_endpoint=None, heartbeat_endpoint=None
+        )
+        env.stack.append(outcome)
+
+    StateTaskServiceGlue._eval_integration_pattern = _eval_integration_pattern
+    StateTaskServiceGlue._ndjson_parquet_sync_fix = True
+
+
 class LocalTaskHost:
     """Serves the state machine's Lambda and Glue tasks from Python callables in this process."""
 
@@ -131,6 +165,7 @@ class LocalTaskHost:
         if port:
             os.environ["MOTO_PORT"] = str(port)
         self._glue_lock = threading.Lock()
+        _fix_glue_sync()
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
