@@ -190,3 +190,7 @@ class Storage:
         else:
             dst.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(old, ignore_errors=True)
+        try:
+            src.parent.rmdir()  # the run's ``_staging`` folder, when no other run is staging there
+        except OSError:
+            pass
