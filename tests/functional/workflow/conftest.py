@@ -44,7 +44,7 @@ class GlueDouble:
 
     def __call__(self, args: dict[str, str]) -> None:
         self.runs.append(args)
-        manifest = Manifest.from_json(paths.read_text(args["--MANIFEST_URI"], self.s3) or "")
+        manifest = Manifest.from_json(paths.read_text(args["--MANIFEST_PATH"], self.s3) or "")
         out = args["--OUTPUT_PATH"]
         part = paths.manifest_partition(out, manifest.date_prefix, manifest.manifest_id)
         paths.delete_tree(part, self.s3)

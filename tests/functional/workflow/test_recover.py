@@ -1,0 +1,146 @@
+"""Each stuck state created on purpose; recover (and a re-run) ends with every file converted once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chalicelib import keys
+from chalicelib.workflow import tasks
+from chalicelib.workflow.recover import recover_from_settings
+from chalicelib.workflow.store import to_item
+from tests.functional.workflow.conftest import DATA, DATE, MANIFESTS, TABLE, Workflow
+
+LATER = time.time() + 3600  # "now" for recover: well past RECOVER_AFTER_SECONDS
+
+
+def reseal(wf: Workflow, pks: list[str], manifest_id: str) -> None:
+    """What the sealer does with re-pended files: claim them into a new sealed manifest."""
+    from chalicelib.manifest import Manifest, ManifestFile, manifest_object_key
+
+    files = []
+    for pk in pks:
+        f = wf.file(pk)
+        assert f["status"] == keys.PENDING
+        files.append(ManifestFile(uri=f"s3://{f['bucket']}/{f['key']}", size=100))
+        wf.ddb.update_item(
+            TableName=TABLE, Key=to_item({"pk": pk, "sk": keys.FILE_SK}),
+            UpdateExpression="SET #s = :c, gsi1pk = :g, manifest_id = :m",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=to_item({":c": keys.CLAIMED, ":g": keys.claimed_status_key(manifest_id), ":m": manifest_id}),
+        )
+    key = manifest_object_key("manifests", DATE, manifest_id)
+    wf.s3.put_object(Bucket=MANIFESTS, Key=key, Body=Manifest(manifest_id, DATE, tuple(files)).to_json().encode())
+    wf.ddb.put_item(TableName=TABLE, Item=to_item({
+        "pk": keys.manifest_pk(manifest_id), "sk": keys.MANIFEST_SK, "manifest_id": manifest_id, "date_prefix": DATE,
+        "seq": 99, "status": keys.MANIFEST_SEALED, "gsi1pk": keys.manifest_status_key(keys.MANIFEST_SEALED),
+        "gsi1sk": f"2025-01-15T01:00:00Z#{manifest_id}", "manifest_uri": f"s3://{MANIFESTS}/{key}",
+        "file_count": len(files), "bytes": 100 * len(files), "sealed_at": "2025-01-15T01:00:00Z",
+    }))
+
+
+def all_outputs(wf: Workflow) -> list[str]:
+    resp = wf.s3.list_objects_v2(Bucket=DATA, Prefix=f"parquet/dt={DATE}/")
+    return [o["Key"] for o in resp.get("Contents", [])]
+
+
+def assert_converted_once(wf: Workflow, pks: list[str], manifest_id: str) -> None:
+    for pk in pks:
+        f = wf.file(pk)
+        assert (f["status"], f["manifest_id"]) == (keys.CONVERTED, manifest_id)
+    # exactly one partition holds rows: the manifest that converted them
+    assert {k.split("/")[2] for k in all_outputs(wf)} == {f"manifest={manifest_id}"}
+
+
+def test_crash_between_manifest_write_and_put_events_is_reemitted(workflow: Workflow) -> None:
+    # GIVEN a manifest sealed an hour ago whose ManifestReady was never put on the bus
+    mid = f"{DATE}-000010"
+    pks = workflow.seed_manifest(mid)
+    # WHEN recover runs
+    report = recover_from_settings(now=LATER)
+    # THEN it re-emitted the event (through the control plane's resume_seal) and the run converted it
+    assert report.counts()["reemitted"] == 1, report.actions
+    [execution] = workflow.wait_all(1)
+    assert execution["status"] == "SUCCEEDED", workflow.failures(execution["executionArn"])
+    assert_converted_once(workflow, pks, mid)
+    assert recover_from_settings(now=LATER).counts() == {"resumed": 0, "reemitted": 0, "compensated": 0, "released": 0, "errors": 0}
+
+
+def test_running_with_missing_execution_is_compensated(workflow: Workflow) -> None:
+    mid = f"{DATE}-000011"
+    pks = workflow.seed_manifest(mid, status=keys.MANIFEST_RUNNING)
+    workflow.ddb.update_item(
+        TableName=TABLE, Key=to_item({"pk": keys.manifest_pk(mid), "sk": keys.MANIFEST_SK}),
+        UpdateExpression="SET execution_arn = :a",
+        ExpressionAttributeValues=to_item({":a": workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":gone"}),
+    )
+    report = recover_from_settings(now=LATER)
+    assert report.counts()["compensated"] == 1, report.actions
+    item = workflow.manifest(mid)
+    assert (item["status"], item["error"]) == (keys.MANIFEST_FAILED, "ExecutionMissing")
+    assert all((workflow.file(pk)["status"], int(workflow.file(pk)["attempts"])) == (keys.PENDING, 1) for pk in pks)
+    # a second recover changes nothing (attempts + 1 happened once)
+    assert recover_from_settings(now=LATER).counts()["compensated"] == 0
+    assert all(int(workflow.file(pk)["attempts"]) == 1 for pk in pks)
+
+
+def test_crash_between_glue_success_and_finalize_then_rerun_converts_once(workflow: Workflow) -> None:
+    mid = f"{DATE}-000012"
+    pks = workflow.seed_manifest(mid)
+    crash: dict[str, Any] = {"on": True}
+
+    def crashing_finalize(payload: dict[str, Any]) -> dict[str, Any]:
+        if crash["on"]:
+            raise RuntimeError("Lambda container died")
+        return tasks.finalize_task(payload)
+
+    workflow.host.serve_lambda("wf-finalize", crashing_finalize)
+    workflow.put_manifest_ready(mid)
+    [execution] = workflow.wait_all(1)
+    assert execution["status"] == "FAILED"
+    assert workflow.outputs(mid) == []  # Glue's output of the failed run was removed by the saga
+    crash["on"] = False
+    reseal(workflow, pks, f"{DATE}-000013")
+    workflow.put_manifest_ready(f"{DATE}-000013")
+    results = workflow.wait_all(2)
+    assert sorted(r["status"] for r in results) == ["FAILED", "SUCCEEDED"]
+    assert_converted_once(workflow, pks, f"{DATE}-000013")
+
+
+def test_crash_inside_compensate_is_finished_by_recover(workflow: Workflow) -> None:
+    mid = f"{DATE}-000014"
+    pks = workflow.seed_manifest(mid)
+    workflow.glue.fail_with = "bad job"
+
+    def crashing_compensate(payload: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("Lambda container died")
+
+    workflow.host.serve_lambda("wf-compensate", crashing_compensate)
+    workflow.put_manifest_ready(mid)
+    [execution] = workflow.wait_all(1)
+    assert execution["status"] == "FAILED"
+    assert workflow.manifest(mid)["status"] == keys.MANIFEST_RUNNING  # left for recover
+    [alert] = workflow.alerts()
+    assert (alert["kind"], alert["manifest_id"]) == ("manifest_uncompensated", mid)
+
+    report = recover_from_settings(now=LATER)
+    assert report.counts()["compensated"] == 1, report.actions
+    assert workflow.manifest(mid)["status"] == keys.MANIFEST_FAILED
+    assert workflow.outputs(mid) == []
+    workflow.glue.fail_with = None
+    reseal(workflow, pks, f"{DATE}-000015")
+    workflow.put_manifest_ready(f"{DATE}-000015")
+    workflow.wait_all(2)
+    assert_converted_once(workflow, pks, f"{DATE}-000015")
+    assert all(int(workflow.file(pk)["attempts"]) == 1 for pk in pks)
+
+
+def test_files_claimed_by_a_missing_manifest_go_back_to_pending(workflow: Workflow) -> None:
+    mid = f"{DATE}-000016"
+    pks = workflow.seed_manifest(mid)
+    workflow.ddb.delete_item(TableName=TABLE, Key=to_item({"pk": keys.manifest_pk(mid), "sk": keys.MANIFEST_SK}))
+    report = recover_from_settings(now=LATER)
+    assert report.counts()["released"] == 3, report.actions
+    for i, pk in enumerate(pks):
+        f = workflow.file(pk)
+        assert (f["status"], f["gsi1pk"], int(f.get("attempts", 0))) == (keys.PENDING, keys.pending_status_key(DATE, i % 4), 0)
