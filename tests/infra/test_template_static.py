@@ -1,0 +1,202 @@
+"""Static checks of the infrastructure: cfn-lint, checkov, IAM wildcards, the one-ASL rendering."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ndjson_parquet import infra_template as it
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TEMPLATES = sorted(p for p in (ROOT / "infra").glob("*.yaml") if not p.name.startswith("."))
+
+# Checks skipped on one resource (Metadata.checkov.skip in the template), each with its reason there.
+DOCUMENTED_RESOURCE_SKIPS = {("CKV_AWS_18", "AWS::S3::Bucket.AccessLogsBucket")}
+
+
+def test_cfn_lint_clean_on_every_template_and_the_rendered_one(tmp_path: Path) -> None:
+    rendered = tmp_path / "pipeline-prod.json"
+    rendered.write_text(it.render_template("prod", allow_placeholder=True), encoding="utf-8")
+    proc = subprocess.run(
+        [str(BIN / "cfn-lint"), *map(str, TEMPLATES), str(rendered)], capture_output=True, text=True, check=False
+    )
+    assert TEMPLATES, "no templates under infra/"
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_checkov_has_no_failures_and_only_documented_skips() -> None:
+    # One checkov run per session: it takes several seconds to start.
+    proc = subprocess.run(
+        [str(BIN / "checkov"), "--config-file", str(ROOT / "infra" / ".checkov.yaml"), "-d", str(ROOT / "infra"),
+         "-o", "json"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    report = json.loads(proc.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
+    skipped = {(c["check_id"], c["resource"]) for r in reports for c in r["results"]["skipped_checks"]}
+    passed = sum(len(r["results"]["passed_checks"]) for r in reports)
+    assert failed == []
+    assert skipped <= DOCUMENTED_RESOURCE_SKIPS
+    assert passed > 50  # it really scanned the template
+
+
+# ----------------------------------------------------------------------------- IAM wildcards
+
+
+def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    st = doc.get("Statement", [])
+    return st if isinstance(st, list) else [st]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def wildcard_findings(doc: dict[str, Any], where: str) -> list[str]:
+    """Allow statements whose Resource is "*" for an action outside STAR_ONLY_ACTIONS, and any
+    service-wide action wildcard ("s3:*", "*")."""
+    findings = []
+    for st in _statements(doc):
+        if st.get("Effect") != "Allow":
+            continue  # Deny "*" (TLS-only policies) narrows, never widens
+        actions = [a for a in _as_list(st.get("Action", [])) if isinstance(a, str)]
+        for action in actions:
+            if action == "*" or action.endswith(":*"):
+                findings.append(f"{where}: action wildcard {action}")
+        if "*" in _as_list(st.get("Resource", [])):
+            for action in actions:
+                if action not in it.STAR_ONLY_ACTIONS:
+                    findings.append(f"{where}: {action} on Resource '*'")
+    return findings
+
+
+def _template_policies(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::Role":
+            docs += [(f"{name}/{p['PolicyName']}", p["PolicyDocument"]) for p in props.get("Policies", [])]
+        elif "PolicyDocument" in props:  # IAM policies and bucket/queue/topic policies
+            docs.append((name, props["PolicyDocument"]))
+    return docs
+
+
+def test_no_wildcard_resource_outside_the_documented_set() -> None:
+    template = it.load_template()
+    docs = _template_policies(template)
+    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
+        docs.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
+    # KMS key policies are excluded on purpose: there "Resource": "*" means "this key".
+    assert len(docs) >= 12
+    findings = [f for where, doc in docs for f in wildcard_findings(doc, where)]
+    assert findings == []
+
+
+def test_wildcard_walker_catches_a_wildcard() -> None:
+    bad = {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:PutItem", "s3:*"], "Resource": "*"}]}
+    assert wildcard_findings(bad, "x") == [
+        "x: action wildcard s3:*",
+        "x: dynamodb:PutItem on Resource '*'",
+        "x: s3:* on Resource '*'",
+    ]
+
+
+def test_every_role_takes_the_optional_permissions_boundary() -> None:
+    template = it.load_template()
+    roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == {"EventsRole", "StateMachineRole", "GlueRole"}
+    for role in roles.values():
+        assert role["Properties"]["PermissionsBoundary"] == {
+            "Fn::If": ["HasBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]
+        }
+
+
+def test_committed_chalice_policies_match_the_generator() -> None:
+    for stage in it.POLICY_STAGES:
+        for family in it.FUNCTION_FAMILIES:
+            path = ROOT / ".chalice" / it.chalice_policy_filename(stage, family)
+            assert json.loads(path.read_text(encoding="utf-8")) == it.chalice_policy(stage, family), path
+    # Scoped to the stage: prod's files never name dev resources.
+    prod = json.dumps([it.chalice_policy("prod", f) for f in it.FUNCTION_FAMILIES])
+    assert "ndjson-parquet-dev" not in prod and "ndjson-parquet-prod-tracking" in prod
+
+
+def test_every_chalice_function_has_a_family() -> None:
+    assigned = [fn for fns in it.FUNCTION_FAMILIES.values() for fn in fns]
+    assert sorted(assigned) == sorted(it.CHALICE_FUNCTIONS)
+
+
+# ----------------------------------------------------------------------------- properties the issue names
+
+
+def test_ingest_queue_visibility_is_at_least_six_tracker_timeouts() -> None:
+    template = it.load_template()
+    visibility = int(template["Parameters"]["IngestVisibilityTimeoutSeconds"]["Default"])
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    timeouts = [60]  # Chalice's default lambda_timeout
+    for scope in [config, *config.get("stages", {}).values()]:
+        timeouts.append(scope.get("lambda_timeout", 0))
+        timeouts.append(scope.get("lambda_functions", {}).get("track_files", {}).get("lambda_timeout", 0))
+    assert visibility >= 6 * max(timeouts)
+
+
+def test_glue_job_arguments_and_execution_class() -> None:
+    job = it.load_template()["Resources"]["GlueJob"]["Properties"]
+    args = job["DefaultArguments"]
+    assert job["GlueVersion"] == "5.0"
+    assert args["--COMPRESSION_TYPE"] == {"Ref": "CompressionType"}
+    assert args["--job-bookmark-option"] == "job-bookmark-disable"
+    assert args["--enable-continuous-cloudwatch-log"] == "true"
+    assert job["ExecutionClass"] == {"Ref": "GlueExecutionClass"}
+    assert job["SecurityConfiguration"] == {"Ref": "GlueSecurityConfiguration"}
+
+
+def test_every_alarm_has_alarm_and_ok_actions_in_every_stage() -> None:
+    resources = it.load_template()["Resources"]
+    alarms = {n: r for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert len(alarms) >= 8
+    for name, alarm in alarms.items():
+        assert "Condition" not in alarm, f"{name} must exist in every stage"
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertsTopic"}], name
+        assert alarm["Properties"]["OKActions"] == [{"Ref": "AlertsTopic"}], name
+
+
+def test_rendered_template_inlines_the_placeholder_until_the_asl_exists(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.asl.json"
+    with pytest.raises(it.TemplateError):
+        it.render_template("dev", asl_path=missing)
+    body = json.loads(it.render_template("dev", asl_path=missing, allow_placeholder=True))
+    sub = body["Resources"][it.STATE_MACHINE_RESOURCE]["Properties"]["DefinitionString"]["Fn::Sub"]
+    assert set(sub[1]) == set(it.ASL_VARIABLES)
+    assert body["Parameters"]["Stage"]["Default"] == "dev"
+
+
+def test_asl_with_unknown_variable_is_rejected(tmp_path: Path) -> None:
+    asl = tmp_path / "x.asl.json"
+    asl.write_text('{"StartAt":"A","States":{"A":{"Type":"Pass","Result":"${Nope}","End":true}}}', encoding="utf-8")
+    with pytest.raises(it.TemplateError, match="Nope"):
+        it.render_template("dev", asl_path=asl)
+
+
+@pytest.mark.skipif(not it.ASL_PATH.exists(), reason="infra/statemachine/convert_manifest.asl.json not written yet")
+def test_the_real_asl_file_is_inlined() -> None:
+    body = json.loads(it.render_template("prod"))
+    text = body["Resources"][it.STATE_MACHINE_RESOURCE]["Properties"]["DefinitionString"]["Fn::Sub"][0]
+    assert json.loads(text) == json.loads(it.ASL_PATH.read_text(encoding="utf-8"))
+
+
+def test_stack_parameters_reject_unknown_names() -> None:
+    assert it.stack_parameters("prod", {"GlueExecutionClass": "FLEX"}) == [
+        {"ParameterKey": "Stage", "ParameterValue": "prod"},
+        {"ParameterKey": "GlueExecutionClass", "ParameterValue": "FLEX"},
+    ]
+    with pytest.raises(it.TemplateError):
+        it.stack_parameters("prod", {"NoSuchParameter": "x"})
