@@ -215,7 +215,10 @@ def quarantine_jsonl(records: list[tuple[str, QuarantinedLine]], manifest_id: st
             "raw_truncated": q.raw_truncated,
             "manifest_id": manifest_id,
         }
-        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        text = json.dumps(rec, ensure_ascii=False)
+        # Escape the separators that str.splitlines() and some editors treat as line breaks.
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
+        out.write(text + "\n")
     return out.getvalue().encode("utf-8")
 
 

@@ -8,6 +8,7 @@ ships it to tasks; on AWS (no override) tasks use their own role credentials.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -190,7 +191,5 @@ class Storage:
         else:
             dst.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(old, ignore_errors=True)
-        try:
-            src.parent.rmdir()  # the run's ``_staging`` folder, when no other run is staging there
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # the run's ``_staging`` folder, unless another run stages there
+            src.parent.rmdir()

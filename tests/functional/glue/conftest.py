@@ -57,5 +57,10 @@ def read_rows(folder: Path) -> list[dict]:
 
 
 def read_quarantine(folder: Path) -> list[dict]:
-    recs = [json.loads(line) for part in sorted(folder.glob("part-*.jsonl")) for line in part.read_text().splitlines()]
+    recs = [
+        json.loads(line)
+        for part in sorted(folder.glob("part-*.jsonl"))
+        for line in part.read_text("utf-8").split("\n")
+        if line
+    ]
     return sorted(recs, key=lambda r: (r["source_file"], r["line_number"]))
