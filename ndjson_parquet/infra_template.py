@@ -770,7 +770,7 @@ OUTPUT_TO_ENV = {
     # Read by app.py at import time to wire the event sources (queue and stream ARNs).
     "IngestQueueArn": "INGEST_QUEUE_ARN",
     "IngestQueueName": "INGEST_QUEUE_NAME",
-    "TableStreamArn": "TABLE_STREAM_ARN",
+    "TableStreamArn": "TRACKING_STREAM_ARN",
 }
 
 
