@@ -1,0 +1,159 @@
+"""Glue job throughput next to DuckDB on the same generated data, in one run.
+
+Data: 40 files x 3.5 MB of generated nested events (0.1% bad lines), seed 11. Measured:
+- DuckDB ``COPY (SELECT * FROM read_json(..., ignore_errors=true)) TO ... (FORMAT parquet)``, twice;
+  it is the reference engine (auto-detecting, multi-threaded, and it nulls bad lines silently);
+- the job cold: ``python glue/ndjson_to_parquet.py`` in a fresh process (new JVM, as each Glue run);
+- the job warm: ``run_job`` twice in one local[2] SparkSession, the second run is the warm figure.
+MB/s is input megabytes (10^6 bytes) over wall seconds. Results: ``bench/results/glue_job.json``.
+Figures are for reading, not asserting: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "glue_job.json"
+FILES, FILE_MB, BAD_RATE, SEED = 40, 3.5, 0.001, 11
+
+
+def _duckdb(input_dir: Path, out: Path) -> float:
+    import duckdb
+
+    con = duckdb.connect()
+    started = time.perf_counter()
+    con.execute(
+        f"COPY (SELECT * FROM read_json('{input_dir}/*.ndjson', format='newline_delimited', ignore_errors=true)) "
+        f"TO '{out}' (FORMAT parquet)"
+    )
+    seconds = time.perf_counter() - started
+    con.close()
+    return seconds
+
+
+def _cold(manifest: Path, work: Path) -> tuple[float, dict]:
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    cmd = [
+        sys.executable,
+        str(ROOT / "glue" / "ndjson_to_parquet.py"),
+        "--MANIFEST_PATH", str(manifest),
+        "--OUTPUT_PATH", str(work / "cold" / "out"),
+        "--QUARANTINE_PATH", str(work / "cold" / "q"),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"cold job run failed:\n{proc.stderr[-4000:]}")
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _warm(manifest: Path, work: Path) -> list[dict]:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    sys.path.insert(0, str(ROOT))
+    from glue.ndjson_to_parquet import JobArgs, run_job
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("bench-glue-job")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    runs = []
+    try:
+        for i in range(2):
+            args = JobArgs(str(manifest), str(work / f"warm{i}" / "out"), str(work / f"warm{i}" / "q"))
+            started = time.perf_counter()
+            summary = run_job(spark, args)
+            runs.append({"seconds": time.perf_counter() - started, "summary": summary.to_dict()})
+    finally:
+        spark.stop()
+    return runs
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from chalicelib.manifest import Manifest, ManifestFile
+    from ndjson_parquet.sample_data import generate
+
+    work = Path(tempfile.mkdtemp(prefix="bench-glue-"))
+    try:
+        t = time.perf_counter()
+        made = generate(work / "input", FILES, FILE_MB, BAD_RATE, SEED)
+        print(f"generated {len(made)} files in {time.perf_counter() - t:.1f}s", flush=True)
+        input_bytes = sum(f.size for f in made)
+        mb = input_bytes / 1e6
+        manifest = work / "manifest.json"
+        files = tuple(ManifestFile(uri=str(f.path), size=f.size) for f in made)
+        manifest.write_text(Manifest("bench-000001", "2024-05-01", files).to_json())
+
+        duck = [_duckdb(work / "input", work / f"duck{i}.parquet") for i in range(2)]
+        print(f"duckdb: {[round(s, 2) for s in duck]} s", flush=True)
+        cold_s, cold_out = _cold(manifest, work)
+        print(f"job cold (fresh process + JVM): {cold_s:.2f} s", flush=True)
+        warm = _warm(manifest, work)
+        print(f"job in one session: {[round(r['seconds'], 2) for r in warm]} s", flush=True)
+
+        duck_best = min(duck)
+        duck_mb_s = mb / duck_best
+        warm_s = warm[1]["seconds"]
+        totals = warm[1]["summary"]["totals"]
+        result = {
+            "what": "input MB/s converting the same NDJSON to Parquet (job: strict parse, provenance, quarantine on)",
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "data": {
+                "files": len(made),
+                "input_mb": round(mb, 2),
+                "lines": sum(f.lines for f in made),
+                "bad_lines": sum(f.bad_lines for f in made),
+                "seed": SEED,
+            },
+            "duckdb": {
+                "runs_s": [round(s, 3) for s in duck],
+                "mb_s": round(duck_mb_s, 1),
+                "query": "COPY (SELECT * FROM read_json(..., ignore_errors=true)) TO ... (FORMAT parquet)",
+            },
+            "job_cold": {
+                "wall_s": round(cold_s, 3),
+                "mb_s": round(mb / cold_s, 1),
+                "job_total_s": cold_out["timings"]["total_s"],
+                "note": "fresh python + JVM per run, as on Glue; wall time includes Spark start-up",
+            },
+            "job_first_run_in_session_s": round(warm[0]["seconds"], 3),
+            "job_warm": {
+                "wall_s": round(warm_s, 3),
+                "mb_s": round(mb / warm_s, 1),
+                "timings": warm[1]["summary"]["timings"],
+                "tasks": warm[1]["summary"]["tasks"],
+                "output_mb": round(warm[1]["summary"]["output_bytes"] / 1e6, 2),
+                "rows": totals["rows"],
+                "quarantined": totals["quarantined"],
+            },
+            "ratio_warm_vs_duckdb": round((mb / warm_s) / duck_mb_s, 2),
+            "ratio_cold_vs_duckdb": round((mb / cold_s) / duck_mb_s, 2),
+        }
+        RESULT.parent.mkdir(parents=True, exist_ok=True)
+        RESULT.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: result[k] for k in ("ratio_warm_vs_duckdb", "ratio_cold_vs_duckdb")}))
+        print(f"wrote {RESULT.relative_to(ROOT)}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
