@@ -558,6 +558,7 @@ def _arns(stage: str) -> dict[str, str]:
         "ingest": f"arn:aws:sqs:*:*:{n}-ingest",
         "ingest_dlq": f"arn:aws:sqs:*:*:{n}-ingest-dlq",
         "events_dlq": f"arn:aws:sqs:*:*:{n}-events-dlq",
+        "stream_dlq": f"arn:aws:sqs:*:*:{n}-stream-dlq",
         "input": f"arn:aws:s3:::{n}-input-*",
         "manifests": f"arn:aws:s3:::{n}-manifests-*",
         "output": f"arn:aws:s3:::{n}-output-*",
@@ -677,6 +678,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
             },
             {"Sid": "WriteManifests", "Effect": "Allow", "Action": "s3:PutObject", "Resource": a["manifests"] + "/*"},
             {"Sid": "EmitManifestReady", "Effect": "Allow", "Action": "events:PutEvents", "Resource": a["bus"]},
+            # The stream mapping's on-failure destination is sent with the function's role.
+            {"Sid": "StreamOnFailure", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": a["stream_dlq"]},
         ]
     elif family == "workflow":
         specific = [
