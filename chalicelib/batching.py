@@ -1,8 +1,9 @@
 """count_arrivals, seal and flush: turn tracked files into sealed manifests and ManifestReady.
 
-Counting: each new pending FILE is added exactly once to its own date/shard counter (ADD only;
-the FILE's ``counted`` flag and the ADD are one transaction), so redelivered stream records
-never double-count and no single item takes every arrival.
+Counting: each new pending FILE is added at most once to its own date/shard counter (ADD only,
+after a conditional ``counted`` flag on the FILE), so redelivered stream records never
+double-count and no single item takes every arrival. Counts only trigger seals; what a seal
+takes is decided by the files' own status, so a (rare) lost count delays, never loses, a file.
 
 Sealing: the decision reads all shard counters of the date plus its SEAL item in one batch
 get; ``unsealed = sum(counters) - sealed``. A would-be sealer proposes batch ``seq`` (from
@@ -278,6 +279,8 @@ def claim_batch(date_prefix: str, manifest_id: str, deps: Deps, stamp: str) -> l
         if got is not None:
             claimed.append(got)
             total += got.size
+        if len(claimed) >= s.batch_max_files:
+            break  # do not fetch a page we will not use
         following = next(streams[index], None)
         if following is not None:
             heapq.heappush(heap, (following.sort_key, index, following))

@@ -7,19 +7,18 @@ says next to it what its ConditionExpression guarantees.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys
 from chalicelib.file_store import DateTotals, FileRef, TrackedFile
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
-_TRANSACT_MAX = 100  # TransactWriteItems limit: 99 FILE updates + 1 counter ADD
 _BATCH_GET_RETRIES = 8
 
 
@@ -109,66 +108,61 @@ class DynamoDBFileStore:
     # --- counting -------------------------------------------------------------------------
 
     def count_files(self, date_prefix: str, shard: int, files: Sequence[tuple[str, int]]) -> int:
-        """Add files to their shard counter exactly once each; returns how many were new.
+        """Add files to their shard counter at most once each; returns how many were new.
 
-        One transaction per up-to-99 files: each FILE update is conditional on
-        ``attribute_not_exists(counted)`` and the counter ADD is in the same transaction, so a
-        redelivered stream record can never add twice. If some files were already counted the
-        transaction is cancelled as a whole; CancellationReasons say which, and we retry with
-        the others only.
+        Two steps, no transaction: first each FILE is flagged ``counted`` conditionally (the
+        flag is the dedupe of redelivered stream records), then one ADD puts all newly flagged
+        files of this date/shard on the counter. A crash between the steps under-counts, which
+        only delays a threshold seal (flush_stale seals by age, not by count); it can never
+        over-count. Why not TransactWriteItems: a transaction costs 2 write units per item
+        (more than these single writes) and moto's transactions roll back by restoring a table
+        snapshot, which erases concurrent writes, so the race tests could not exercise them.
         """
-        counted = 0
-        remaining = list(dict(files).items())  # de-duplicate ids within one batch
-        while remaining:
-            chunk, remaining = remaining[: _TRANSACT_MAX - 1], remaining[_TRANSACT_MAX - 1 :]
-            counted += self._count_chunk(date_prefix, shard, chunk)
-        return counted
-
-    def _count_chunk(self, date_prefix: str, shard: int, chunk: list[tuple[str, int]]) -> int:
-        for _ in range(len(chunk) + 1):  # each retry drops at least one file, so this terminates
-            if not chunk:
-                return 0
-            items: list[dict[str, Any]] = [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": to_item({"pk": keys.file_pk(fid), "sk": keys.FILE_SK}),
-                        "UpdateExpression": "SET counted = :t",
-                        # attribute_exists(pk): never create a FILE from a stream record;
-                        # attribute_not_exists(counted): this file has not been added yet.
-                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(counted)",
-                        "ExpressionAttributeValues": {":t": {"BOOL": True}},
-                    }
-                }
-                for fid, _size in chunk
-            ]
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": to_item({"pk": keys.counter_pk(date_prefix), "sk": keys.shard_sk(shard)}),
-                        # ADD only: concurrent counters commute, nothing is read-modify-written.
-                        "UpdateExpression": "ADD #f :f, #b :b SET date_prefix = :d",
-                        "ExpressionAttributeNames": {"#f": "files", "#b": "bytes"},
-                        "ExpressionAttributeValues": to_item(
-                            {":f": len(chunk), ":b": sum(s for _, s in chunk), ":d": date_prefix}
-                        ),
-                    }
-                }
-            )
+        new: list[tuple[str, int]] = []
+        for fid, size in dict(files).items():  # de-duplicate ids within one batch
             try:
-                self._ddb.transact_write_items(TransactItems=items)
-                return len(chunk)
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=to_item({"pk": keys.file_pk(fid), "sk": keys.FILE_SK}),
+                    UpdateExpression="SET counted = :t",
+                    # attribute_exists(pk): never create a FILE from a stream record;
+                    # attribute_not_exists(counted): this file has not been added yet.
+                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists(counted)",
+                    ExpressionAttributeValues={":t": {"BOOL": True}},
+                )
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                reasons = exc.response.get("CancellationReasons") or []
-                codes = [r.get("Code", "None") for r in reasons[: len(chunk)]]
-                done = {i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
-                if not done:
-                    raise  # conflict/throttling: transient, let the stream retry the batch
-                chunk = [c for i, c in enumerate(chunk) if i not in done]
-        raise StoreError("count_files did not converge")  # unreachable: every retry shrinks the chunk
+                if _is_conditional_failure(exc):
+                    continue
+                raise
+            new.append((fid, size))
+        if not new:
+            return 0
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=to_item({"pk": keys.counter_pk(date_prefix), "sk": keys.shard_sk(shard)}),
+                # ADD only, unconditional: concurrent counters commute, nothing is read-modify-written.
+                UpdateExpression="ADD #f :f, #b :b SET date_prefix = :d",
+                ExpressionAttributeNames={"#f": "files", "#b": "bytes"},
+                ExpressionAttributeValues=to_item({":f": len(new), ":b": sum(s for _, s in new), ":d": date_prefix}),
+            )
+        except (ClientError, BotoCoreError):
+            self._unflag(fid for fid, _ in new)  # so the retried stream batch counts them after all
+            raise
+        return len(new)
+
+    def _unflag(self, file_ids: Iterable[str]) -> None:
+        """Best effort: a flag left behind only means one file counted late (by flush_stale's seal)."""
+        for fid in file_ids:
+            try:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=to_item({"pk": keys.file_pk(fid), "sk": keys.FILE_SK}),
+                    UpdateExpression="REMOVE counted",
+                    ConditionExpression="attribute_exists(pk)",  # never create a stub FILE
+                )
+            except (ClientError, BotoCoreError):
+                return
 
     def read_totals(self, date_prefix: str, shard_count: int) -> DateTotals:
         """All shard counters of a date plus its SEAL item, strongly consistent, in one batch get."""
