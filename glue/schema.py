@@ -283,6 +283,8 @@ def conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
         mask = arr.is_null() if arr.null_count else None
         return pa.StructArray.from_arrays(children, fields=list(target), mask=mask)
     if pa.types.is_list(target) and pa.types.is_list(src):
+        if arr.offset and arr.null_count:  # from_arrays cannot take a null mask with sliced offsets
+            arr = pa.concat_arrays([arr])
         values = conform_array(arr.values, target.value_type)
         mask = arr.is_null() if arr.null_count else None
         return pa.ListArray.from_arrays(arr.offsets, values, type=target, mask=mask)
