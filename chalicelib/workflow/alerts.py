@@ -24,8 +24,10 @@ def publish_alert(sns: Any, topic_arn: str, kind: str, subject: str, fields: dic
         log.warning("alert not sent: no ALERTS_TOPIC_ARN", extra={"kind": kind, **fields})
         return False
     try:
-        sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=json.dumps({"kind": kind, **fields}, default=str))
-    except Exception:  # noqa: BLE001 - alerting must not turn a handled failure into a crash
+        sns.publish(
+            TopicArn=topic_arn, Subject=subject[:100], Message=json.dumps({"kind": kind, **fields}, default=str)
+        )
+    except Exception:
         log.exception("alert publish failed", extra={"kind": kind})
         return False
     return True

@@ -49,7 +49,7 @@ class BreakerConfig:
 def on_failure(s: BreakerState, now: float, cfg: BreakerConfig) -> BreakerState:
     if s.state == HALF_OPEN:
         return BreakerState(OPEN, (now,), opened_at=now, version=s.version + 1)
-    recent = tuple(t for t in s.failures if now - t < cfg.window_seconds) + (now,)
+    recent = (*(t for t in s.failures if now - t < cfg.window_seconds), now)
     if s.state == CLOSED and len(recent) >= cfg.threshold:
         return BreakerState(OPEN, recent[-cfg.threshold :], opened_at=now, version=s.version + 1)
     return BreakerState(s.state, recent[-cfg.threshold :], s.opened_at, s.probe_at, s.version + 1)

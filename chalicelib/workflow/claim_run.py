@@ -47,7 +47,9 @@ def claim_run(
     item = store.get_manifest(manifest_id)
     if item is None:
         raise ManifestNotFoundError(f"manifest {manifest_id} has no MANIFEST item")
-    started = store.start_run(manifest_id, execution_arn, now_iso(time.time() if now is None else now), bool(replay_name))
+    started = store.start_run(
+        manifest_id, execution_arn, now_iso(time.time() if now is None else now), bool(replay_name)
+    )
     base = {
         "manifest_id": manifest_id,
         "manifest_uri": manifest_uri(item, manifest_bucket, manifest_prefix),

@@ -84,7 +84,7 @@ def recover(
                 continue
             try:
                 outcome = resume_seal(mid)
-            except Exception as exc:  # noqa: BLE001 - one stuck manifest must not stop the others
+            except Exception as exc:
                 report.errors += 1
                 report.note(f"{mid}: resume of {status} manifest failed: {type(exc).__name__}: {exc}")
                 continue
@@ -106,7 +106,10 @@ def recover(
                 {
                     "manifest_id": mid,
                     "execution_arn": arn,
-                    "error": {"Error": f"Execution{status.title().replace('_', '')}", "Cause": f"recover: execution {status}"},
+                    "error": {
+                        "Error": f"Execution{status.title().replace('_', '')}",
+                        "Cause": f"recover: execution {status}",
+                    },
                     "output_path": settings.output_path,
                     "quarantine_path": settings.quarantine_path,
                 },
@@ -119,7 +122,7 @@ def recover(
                 alerts_topic_arn=settings.alerts_topic_arn,
                 now=now,
             )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report.errors += 1
             report.note(f"{mid}: compensation failed: {type(exc).__name__}: {exc}")
             continue

@@ -85,8 +85,7 @@ class WorkflowStore:
                 TableName=self.table,
                 Key=to_item({"pk": keys.manifest_pk(manifest_id), "sk": keys.MANIFEST_SK}),
                 UpdateExpression=(
-                    "SET #status = :running, gsi1pk = :gsi, execution_arn = :arn, started_at = :now "
-                    "ADD run_count :one"
+                    "SET #status = :running, gsi1pk = :gsi, execution_arn = :arn, started_at = :now ADD run_count :one"
                 ),
                 ConditionExpression=f"attribute_exists(pk) AND ({condition})",
                 ExpressionAttributeNames={"#status": "status"},
@@ -151,7 +150,9 @@ class WorkflowStore:
                 return
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    def scan_index_pages(self, page_size: int = 500, filter_prefix: str | None = None) -> Iterator[list[dict[str, Any]]]:
+    def scan_index_pages(
+        self, page_size: int = 500, filter_prefix: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
         """Pages of the whole status index (operations: status, recover); bounded pages."""
         kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": keys.STATUS_INDEX, "Limit": page_size}
         if filter_prefix:
@@ -215,7 +216,11 @@ class WorkflowStore:
 
     def _file_action(self, manifest_id: str, u: FileUpdate) -> dict[str, Any]:
         names = {"#status": "status"}
-        values: dict[str, Any] = {":status": u.status, ":gsi": u.status_key, ":claimed": keys.claimed_status_key(manifest_id)}
+        values: dict[str, Any] = {
+            ":status": u.status,
+            ":gsi": u.status_key,
+            ":claimed": keys.claimed_status_key(manifest_id),
+        }
         sets = ["#status = :status", "gsi1pk = :gsi"]
         for i, (name, value) in enumerate(sorted(u.set_attrs.items())):
             names[f"#a{i}"] = name

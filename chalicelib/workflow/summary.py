@@ -54,7 +54,9 @@ def reconcile(summary: Any, expected_uris: list[str]) -> dict[str, FileCounts]:
     missing = sorted(set(expected_uris) - set(out))
     extra = sorted(set(out) - set(expected_uris))
     if missing or extra:
-        raise ReconciliationError(f"run summary files differ from the manifest: missing {missing[:3]}, extra {extra[:3]}")
+        raise ReconciliationError(
+            f"run summary files differ from the manifest: missing {missing[:3]}, extra {extra[:3]}"
+        )
     return out
 
 

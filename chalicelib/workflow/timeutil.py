@@ -15,7 +15,7 @@ def to_epoch(value: Any) -> float | None:
     """Epoch seconds of a stored timestamp, None when absent or unreadable."""
     if value is None or value == "":
         return None
-    if isinstance(value, (int, float, Decimal)):
+    if isinstance(value, int | float | Decimal):
         return float(value)
     try:
         text = str(value).replace("Z", "+00:00")

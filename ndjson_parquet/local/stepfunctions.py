@@ -116,7 +116,7 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 120.0, pol
 
 
 def _iso(value: Any) -> Any:
-    if isinstance(value, (int, float)):
+    if isinstance(value, int | float):
         return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return value
 
@@ -182,7 +182,7 @@ class LocalTaskHost:
             payload = event if isinstance(event, dict) else json.loads(event or "{}")
             try:
                 return json.dumps(handler(payload), default=str), False, ""
-            except Exception as exc:  # noqa: BLE001 - becomes a Lambda function error, as in AWS
+            except Exception as exc:
                 body = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
                 return json.dumps(body), True, traceback.format_exc()
 
@@ -214,7 +214,9 @@ class LocalTaskHost:
         except iam.exceptions.NoSuchEntityException:
             trust = {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
             }
             return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
@@ -273,7 +275,7 @@ class LocalTaskHost:
                     try:
                         runner(dict(run.arguments or {}))
                         run.outcome = "SUCCEEDED"
-                    except Exception as exc:  # noqa: BLE001 - a failed Glue run, as the service reports it
+                    except Exception as exc:
                         log.warning("local glue run failed: %s", exc)
                         run.error = f"{type(exc).__name__}: {exc}"[:2000]
                         run.outcome = "FAILED"
@@ -312,7 +314,7 @@ class LocalTaskHost:
         body.pop("ingestion-time", None)
         try:
             self.start_execution(target["Arn"], body)
-        except Exception as exc:  # noqa: BLE001 - the rule's DLQ takes what it could not deliver
+        except Exception as exc:
             dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
             log.warning("rule could not start %s: %s (dlq=%s)", target["Arn"], exc, dlq)
             if dlq:

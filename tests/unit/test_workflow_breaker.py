@@ -3,7 +3,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.workflow.breaker import CLOSED, HALF_OPEN, OPEN, BreakerConfig, BreakerState, on_failure, on_seal_request, on_success
+from chalicelib.workflow.breaker import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    BreakerConfig,
+    BreakerState,
+    on_failure,
+    on_seal_request,
+    on_success,
+)
 
 CFG = BreakerConfig(threshold=3, window_seconds=100, cooldown_seconds=50)
 

@@ -18,7 +18,12 @@ from chalicelib.events import MANIFEST_READY, SOURCE
 from chalicelib.manifest import Manifest, ManifestFile, manifest_object_key
 from chalicelib.settings import get_settings
 from chalicelib.workflow import paths, tasks
-from ndjson_parquet.local.stepfunctions import LocalTaskHost, deploy_state_machine, render_definition, wait_for_execution
+from ndjson_parquet.local.stepfunctions import (
+    LocalTaskHost,
+    deploy_state_machine,
+    render_definition,
+    wait_for_execution,
+)
 from tests.conftest import client
 from tests.functional.control_plane.resources import create_tracking_table, drain
 
@@ -71,8 +76,14 @@ class Workflow:
     alerts_url: str
     events_dlq_url: str
 
-    def seed_manifest(self, manifest_id: str, n_files: int = 3, attempts: int = 0, status: str = keys.MANIFEST_SEALED,
-                      sealed_at: str = "2025-01-15T00:00:00.000000Z") -> list[str]:
+    def seed_manifest(
+        self,
+        manifest_id: str,
+        n_files: int = 3,
+        attempts: int = 0,
+        status: str = keys.MANIFEST_SEALED,
+        sealed_at: str = "2025-01-15T00:00:00.000000Z",
+    ) -> list[str]:
         """A sealed manifest as the control plane leaves it: claimed FILE items, the manifest
         JSON in S3, the MANIFEST item. Returns the file pks."""
         files, pks = [], []
@@ -82,10 +93,19 @@ class Workflow:
             files.append(ManifestFile(uri=f"s3://input/{key}", size=100, etag="e"))
             pks.append(keys.file_pk(fid))
             item = {
-                "pk": keys.file_pk(fid), "sk": keys.FILE_SK, "file_id": fid, "bucket": "input", "key": key,
-                "size": 100, "date_prefix": DATE, "shard": i % 4, "status": keys.CLAIMED,
-                "gsi1pk": keys.claimed_status_key(manifest_id), "gsi1sk": f"2025-01-15T00:00:0{i}#{fid}",
-                "manifest_id": manifest_id, "claimed_at": sealed_at,
+                "pk": keys.file_pk(fid),
+                "sk": keys.FILE_SK,
+                "file_id": fid,
+                "bucket": "input",
+                "key": key,
+                "size": 100,
+                "date_prefix": DATE,
+                "shard": i % 4,
+                "status": keys.CLAIMED,
+                "gsi1pk": keys.claimed_status_key(manifest_id),
+                "gsi1sk": f"2025-01-15T00:00:0{i}#{fid}",
+                "manifest_id": manifest_id,
+                "claimed_at": sealed_at,
             }
             if attempts:
                 item["attempts"] = attempts
@@ -93,20 +113,40 @@ class Workflow:
         manifest = Manifest(manifest_id, DATE, tuple(files), created_at=sealed_at)
         key = manifest_object_key("manifests", DATE, manifest_id)
         self.s3.put_object(Bucket=MANIFESTS, Key=key, Body=manifest.to_json().encode())
-        self.ddb.put_item(TableName=TABLE, Item=_to_item({
-            "pk": keys.manifest_pk(manifest_id), "sk": keys.MANIFEST_SK, "manifest_id": manifest_id,
-            "date_prefix": DATE, "seq": int(manifest_id.rsplit("-", 1)[1]), "status": status,
-            "gsi1pk": keys.manifest_status_key(status), "gsi1sk": f"{sealed_at}#{manifest_id}",
-            "manifest_uri": f"s3://{MANIFESTS}/{key}", "file_count": n_files, "bytes": 100 * n_files,
-            "sealed_at": sealed_at, "created_at": sealed_at, "owner": "test",
-        }))
+        self.ddb.put_item(
+            TableName=TABLE,
+            Item=_to_item(
+                {
+                    "pk": keys.manifest_pk(manifest_id),
+                    "sk": keys.MANIFEST_SK,
+                    "manifest_id": manifest_id,
+                    "date_prefix": DATE,
+                    "seq": int(manifest_id.rsplit("-", 1)[1]),
+                    "status": status,
+                    "gsi1pk": keys.manifest_status_key(status),
+                    "gsi1sk": f"{sealed_at}#{manifest_id}",
+                    "manifest_uri": f"s3://{MANIFESTS}/{key}",
+                    "file_count": n_files,
+                    "bytes": 100 * n_files,
+                    "sealed_at": sealed_at,
+                    "created_at": sealed_at,
+                    "owner": "test",
+                }
+            ),
+        )
         return pks
 
     def put_manifest_ready(self, manifest_id: str) -> None:
-        resp = self.events.put_events(Entries=[{
-            "Source": SOURCE, "DetailType": MANIFEST_READY, "EventBusName": BUS,
-            "Detail": json.dumps({"manifest_id": manifest_id, "date_prefix": DATE}),
-        }])
+        resp = self.events.put_events(
+            Entries=[
+                {
+                    "Source": SOURCE,
+                    "DetailType": MANIFEST_READY,
+                    "EventBusName": BUS,
+                    "Detail": json.dumps({"manifest_id": manifest_id, "date_prefix": DATE}),
+                }
+            ]
+        )
         assert resp["FailedEntryCount"] == 0
 
     def executions(self) -> list[dict[str, Any]]:
@@ -160,9 +200,17 @@ def workflow(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     dlq_url = sqs.create_queue(QueueName="wf-events-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     env = {
-        "TABLE_NAME": TABLE, "MANIFEST_BUCKET": MANIFESTS, "EVENT_BUS_NAME": BUS, "OUTPUT_PATH": OUTPUT,
-        "QUARANTINE_PATH": QUARANTINE, "ALERTS_TOPIC_ARN": topic, "SHARD_COUNT": "4", "MAX_ATTEMPTS": "3",
-        "BREAKER_THRESHOLD": "3", "EVENTS_DLQ_URL": dlq_url, "RECOVER_AFTER_SECONDS": "60",
+        "TABLE_NAME": TABLE,
+        "MANIFEST_BUCKET": MANIFESTS,
+        "EVENT_BUS_NAME": BUS,
+        "OUTPUT_PATH": OUTPUT,
+        "QUARANTINE_PATH": QUARANTINE,
+        "ALERTS_TOPIC_ARN": topic,
+        "SHARD_COUNT": "4",
+        "MAX_ATTEMPTS": "3",
+        "BREAKER_THRESHOLD": "3",
+        "EVENTS_DLQ_URL": dlq_url,
+        "RECOVER_AFTER_SECONDS": "60",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -177,26 +225,47 @@ def workflow(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
         "CompensateFunctionArn": host.serve_lambda("wf-compensate", tasks.compensate_task),
     }
     host.serve_glue_job("wf-convert", glue)
-    definition = render_definition({
-        **arns, "GlueJobName": "wf-convert", "TableName": TABLE, "AlertsTopicArn": topic,
-        "OutputPath": OUTPUT, "QuarantinePath": QUARANTINE, "ManifestBucket": MANIFESTS,
-    })
+    definition = render_definition(
+        {
+            **arns,
+            "GlueJobName": "wf-convert",
+            "TableName": TABLE,
+            "AlertsTopicArn": topic,
+            "OutputPath": OUTPUT,
+            "QuarantinePath": QUARANTINE,
+            "ManifestBucket": MANIFESTS,
+        }
+    )
     role = host._role_arn("wf-states")
     sm_arn = deploy_state_machine(sfn, "wf-convert-manifest", definition, role)
     monkeypatch.setenv("STATE_MACHINE_ARN", sm_arn)
     get_settings.cache_clear()
     events.create_event_bus(Name=BUS)
     bus_arn = events.describe_event_bus(Name=BUS)["Arn"]
-    events.put_rule(Name=RULE, EventBusName=BUS,
-                    EventPattern=json.dumps({"source": [SOURCE], "detail-type": [MANIFEST_READY]}))
-    events.put_targets(Rule=RULE, EventBusName=BUS, Targets=[{
-        "Id": "sfn", "Arn": sm_arn, "RoleArn": role,
-        "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},
-        "DeadLetterConfig": {"Arn": dlq_arn},
-    }])
+    events.put_rule(
+        Name=RULE, EventBusName=BUS, EventPattern=json.dumps({"source": [SOURCE], "detail-type": [MANIFEST_READY]})
+    )
+    events.put_targets(
+        Rule=RULE,
+        EventBusName=BUS,
+        Targets=[
+            {
+                "Id": "sfn",
+                "Arn": sm_arn,
+                "RoleArn": role,
+                "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},
+                "DeadLetterConfig": {"Arn": dlq_arn},
+            }
+        ],
+    )
     events.create_archive(ArchiveName="wf-archive", EventSourceArn=bus_arn, RetentionDays=7)
     host.route_rule(BUS, RULE)
-    yield Workflow(host, sm_arn, glue, ddb, s3, sqs, sfn, events, alerts_url, dlq_url)
+    wf = Workflow(host, sm_arn, glue, ddb, s3, sqs, sfn, events, alerts_url, dlq_url)
+    yield wf
+    # Executions run in moto's threads: let them end before the reset, or they would run on into
+    # the next test's resources (same names).
+    for e in wf.executions():
+        wait_for_execution(sfn, e["executionArn"], timeout=60)
     get_settings.cache_clear()
     aws_clients_reset()
     requests.post(f"{aws}/moto-api/config", json={"stepfunctions": {"execute_state_machine": False}}, timeout=30)

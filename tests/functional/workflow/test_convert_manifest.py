@@ -21,7 +21,13 @@ def test_manifest_ready_on_the_bus_reaches_succeeded_with_counts(workflow: Workf
     assert item["status"] == keys.MANIFEST_SUCCEEDED
     assert item["gsi1pk"] == "manifests#succeeded"
     assert item["execution_arn"] == execution["executionArn"]
-    assert {k: int(v) for k, v in item["counts"].items()} == {"files": 3, "lines": 30, "rows": 21, "quarantined": 6, "blank": 3}
+    assert {k: int(v) for k, v in item["counts"].items()} == {
+        "files": 3,
+        "lines": 30,
+        "rows": 21,
+        "quarantined": 6,
+        "blank": 3,
+    }
     for i, pk in enumerate(pks):
         f = workflow.file(pk)
         assert f["status"] == keys.CONVERTED
@@ -48,7 +54,12 @@ def test_glue_failure_compensates_alerts_and_fails(workflow: Workflow) -> None:
     assert workflow.outputs(f"{DATE}-000002") == []
     [alert] = workflow.alerts()
     assert alert["kind"] == "manifest_failed"
-    assert (alert["manifest_id"], alert["requeued"], alert["quarantined"], alert["file_count"]) == (f"{DATE}-000002", 3, 0, 3)
+    assert (alert["manifest_id"], alert["requeued"], alert["quarantined"], alert["file_count"]) == (
+        f"{DATE}-000002",
+        3,
+        0,
+        3,
+    )
     assert "executor lost" not in str(alert)  # error name and counts only
 
 
@@ -73,8 +84,10 @@ def test_archive_replay_reruns_and_replaces_output(workflow: Workflow) -> None:
     archive = workflow.events.describe_archive(ArchiveName="wf-archive")
     now = datetime.now(UTC)
     workflow.events.start_replay(
-        ReplayName="wf-replay-1", EventSourceArn=archive["ArchiveArn"],
-        EventStartTime=now - timedelta(hours=1), EventEndTime=now + timedelta(minutes=1),
+        ReplayName="wf-replay-1",
+        EventSourceArn=archive["ArchiveArn"],
+        EventStartTime=now - timedelta(hours=1),
+        EventEndTime=now + timedelta(minutes=1),
         Destination={"Arn": archive["EventSourceArn"]},
     )
     results = workflow.wait_all(2)
@@ -96,7 +109,11 @@ def test_max_attempts_quarantines_files(workflow: Workflow) -> None:
     assert execution["status"] == "FAILED"
     for pk in pks:
         f = workflow.file(pk)
-        assert (f["status"], f["gsi1pk"], int(f["attempts"])) == (keys.QUARANTINED, keys.quarantined_status_key(DATE), 3)
+        assert (f["status"], f["gsi1pk"], int(f["attempts"])) == (
+            keys.QUARANTINED,
+            keys.quarantined_status_key(DATE),
+            3,
+        )
     [alert] = workflow.alerts()
     assert (alert["requeued"], alert["quarantined"]) == (0, 3)
 

@@ -24,19 +24,35 @@ def reseal(wf: Workflow, pks: list[str], manifest_id: str) -> None:
         assert f["status"] == keys.PENDING
         files.append(ManifestFile(uri=f"s3://{f['bucket']}/{f['key']}", size=100))
         wf.ddb.update_item(
-            TableName=TABLE, Key=to_item({"pk": pk, "sk": keys.FILE_SK}),
+            TableName=TABLE,
+            Key=to_item({"pk": pk, "sk": keys.FILE_SK}),
             UpdateExpression="SET #s = :c, gsi1pk = :g, manifest_id = :m",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=to_item({":c": keys.CLAIMED, ":g": keys.claimed_status_key(manifest_id), ":m": manifest_id}),
+            ExpressionAttributeValues=to_item(
+                {":c": keys.CLAIMED, ":g": keys.claimed_status_key(manifest_id), ":m": manifest_id}
+            ),
         )
     key = manifest_object_key("manifests", DATE, manifest_id)
     wf.s3.put_object(Bucket=MANIFESTS, Key=key, Body=Manifest(manifest_id, DATE, tuple(files)).to_json().encode())
-    wf.ddb.put_item(TableName=TABLE, Item=to_item({
-        "pk": keys.manifest_pk(manifest_id), "sk": keys.MANIFEST_SK, "manifest_id": manifest_id, "date_prefix": DATE,
-        "seq": 99, "status": keys.MANIFEST_SEALED, "gsi1pk": keys.manifest_status_key(keys.MANIFEST_SEALED),
-        "gsi1sk": f"2025-01-15T01:00:00Z#{manifest_id}", "manifest_uri": f"s3://{MANIFESTS}/{key}",
-        "file_count": len(files), "bytes": 100 * len(files), "sealed_at": "2025-01-15T01:00:00Z",
-    }))
+    wf.ddb.put_item(
+        TableName=TABLE,
+        Item=to_item(
+            {
+                "pk": keys.manifest_pk(manifest_id),
+                "sk": keys.MANIFEST_SK,
+                "manifest_id": manifest_id,
+                "date_prefix": DATE,
+                "seq": 99,
+                "status": keys.MANIFEST_SEALED,
+                "gsi1pk": keys.manifest_status_key(keys.MANIFEST_SEALED),
+                "gsi1sk": f"2025-01-15T01:00:00Z#{manifest_id}",
+                "manifest_uri": f"s3://{MANIFESTS}/{key}",
+                "file_count": len(files),
+                "bytes": 100 * len(files),
+                "sealed_at": "2025-01-15T01:00:00Z",
+            }
+        ),
+    )
 
 
 def all_outputs(wf: Workflow) -> list[str]:
@@ -63,16 +79,25 @@ def test_crash_between_manifest_write_and_put_events_is_reemitted(workflow: Work
     [execution] = workflow.wait_all(1)
     assert execution["status"] == "SUCCEEDED", workflow.failures(execution["executionArn"])
     assert_converted_once(workflow, pks, mid)
-    assert recover_from_settings(now=LATER).counts() == {"resumed": 0, "reemitted": 0, "compensated": 0, "released": 0, "errors": 0}
+    assert recover_from_settings(now=LATER).counts() == {
+        "resumed": 0,
+        "reemitted": 0,
+        "compensated": 0,
+        "released": 0,
+        "errors": 0,
+    }
 
 
 def test_running_with_missing_execution_is_compensated(workflow: Workflow) -> None:
     mid = f"{DATE}-000011"
     pks = workflow.seed_manifest(mid, status=keys.MANIFEST_RUNNING)
     workflow.ddb.update_item(
-        TableName=TABLE, Key=to_item({"pk": keys.manifest_pk(mid), "sk": keys.MANIFEST_SK}),
+        TableName=TABLE,
+        Key=to_item({"pk": keys.manifest_pk(mid), "sk": keys.MANIFEST_SK}),
         UpdateExpression="SET execution_arn = :a",
-        ExpressionAttributeValues=to_item({":a": workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":gone"}),
+        ExpressionAttributeValues=to_item(
+            {":a": workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":gone"}
+        ),
     )
     report = recover_from_settings(now=LATER)
     assert report.counts()["compensated"] == 1, report.actions
@@ -143,4 +168,8 @@ def test_files_claimed_by_a_missing_manifest_go_back_to_pending(workflow: Workfl
     assert report.counts()["released"] == 3, report.actions
     for i, pk in enumerate(pks):
         f = workflow.file(pk)
-        assert (f["status"], f["gsi1pk"], int(f.get("attempts", 0))) == (keys.PENDING, keys.pending_status_key(DATE, i % 4), 0)
+        assert (f["status"], f["gsi1pk"], int(f.get("attempts", 0))) == (
+            keys.PENDING,
+            keys.pending_status_key(DATE, i % 4),
+            0,
+        )
