@@ -63,9 +63,8 @@ def replay_window(events: Any, sfn: Any, bus: str, args: argparse.Namespace, sm_
     if sm_arn:
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=sm_arn):
             count += sum(1 for e in page["executions"] if e["startDate"] >= started)
-    print(
-        f"replay {name}: {desc['State']}; executions started since: {count if sm_arn else 'unknown (STATE_MACHINE_ARN unset)'}"
-    )
+    started_text = count if sm_arn else "unknown (STATE_MACHINE_ARN unset)"
+    print(f"replay {name}: {desc['State']}; executions started since: {started_text}")
     return 0 if desc["State"] == "COMPLETED" else 1
 
 
