@@ -43,6 +43,7 @@ def test_status_replay_redrive_recover(workflow: Workflow, capsys: pytest.Captur
     )
     out = capsys.readouterr().out
     assert rc == 0 and "COMPLETED; executions started since: 2" in out, out
+    workflow.wait_all(5)  # 2 + the one-manifest replay + the 2 archived events
     assert int(workflow.manifest(ok)["run_count"]) == 3
     assert workflow.manifest(bad)["status"] == keys.MANIFEST_FAILED
 
