@@ -49,6 +49,7 @@ COMPRESSIONS = {"snappy": "snappy", "gzip": "gzip", "zstd": "zstd", "lz4": "lz4"
 class TaskSpec:
     index: int
     files: tuple[str, ...]
+    versions: tuple[str | None, ...]  # S3 version ids from the manifest, aligned with ``files``
     manifest_id: str
     data_dir: str
     quarantine_dir: str
@@ -229,8 +230,9 @@ def run_task(spec: TaskSpec) -> TaskResult:
     result = TaskResult(index=spec.index)
     tables: list[pa.Table] = []
     bad: list[tuple[str, QuarantinedLine]] = []
-    for uri in spec.files:
-        table, quarantined, counts = convert_bytes(uri, storage.read_bytes(uri), spec.schema, spec.manifest_id)
+    for uri, version in zip(spec.files, spec.versions, strict=True):
+        raw = storage.read_bytes(uri, version)
+        table, quarantined, counts = convert_bytes(uri, raw, spec.schema, spec.manifest_id)
         tables.append(table)
         bad.extend((uri, q) for q in quarantined)
         result.files.append(counts)

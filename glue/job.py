@@ -133,7 +133,7 @@ def _load_schema(spark: Any, storage: Storage, path: str | None) -> pa.Schema | 
 def _check_objects(storage: Storage, manifest: Manifest) -> list[tuple[str, int]]:
     uris = [f.uri for f in manifest.files]
     with ThreadPoolExecutor(max_workers=min(16, len(uris))) as pool:
-        sizes = list(pool.map(storage.size, uris))
+        sizes = list(pool.map(storage.size, uris, [f.version_id for f in manifest.files]))
     missing = [u for u, s in zip(uris, sizes, strict=True) if s is None]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
@@ -180,7 +180,11 @@ def run_job(spark: Any, args: JobArgs) -> RunSummary:
     ship_modules(sc)
     target_bytes = int(args.target_file_mb * 1024 * 1024 / EXPECTED_PARQUET_RATIO)
     groups = plan_tasks(sizes, target_bytes, sc.defaultParallelism)
-    specs = [TaskSpec(i, tuple(g), mid, data_stage, q_stage, compression, schema, s3) for i, g in enumerate(groups)]
+    versions = {f.uri: f.version_id for f in manifest.files}
+    specs = [
+        TaskSpec(i, tuple(g), tuple(versions[u] for u in g), mid, data_stage, q_stage, compression, schema, s3)
+        for i, g in enumerate(groups)
+    ]
     committed = False
     try:
         t = time.perf_counter()

@@ -89,11 +89,14 @@ class Storage:
     def _s3(self):
         return s3_client(self.config)
 
-    def read_bytes(self, uri: str) -> bytes:
+    def read_bytes(self, uri: str, version_id: str | None = None) -> bytes:
+        """The object's bytes; with ``version_id`` (versioned buckets) exactly the tracked version,
+        even if the key was overwritten after the manifest was sealed."""
         if is_s3(uri):
             bucket, key = split_s3(uri)
+            extra = {"VersionId": version_id} if version_id else {}
             try:
-                return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+                return self._s3().get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
             except self._s3().exceptions.NoSuchKey:
                 raise MissingObjectError(f"object not found: {uri}") from None
         try:
@@ -101,16 +104,17 @@ class Storage:
         except FileNotFoundError:
             raise MissingObjectError(f"object not found: {uri}") from None
 
-    def size(self, uri: str) -> int | None:
-        """Size in bytes, or None when the object does not exist."""
+    def size(self, uri: str, version_id: str | None = None) -> int | None:
+        """Size in bytes, or None when the object (or that version of it) does not exist."""
         if is_s3(uri):
             from botocore.exceptions import ClientError
 
             bucket, key = split_s3(uri)
+            extra = {"VersionId": version_id} if version_id else {}
             try:
-                return int(self._s3().head_object(Bucket=bucket, Key=key)["ContentLength"])
+                return int(self._s3().head_object(Bucket=bucket, Key=key, **extra)["ContentLength"])
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
                     return None
                 raise
         path = local_path(uri)

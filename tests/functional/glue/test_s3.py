@@ -93,3 +93,26 @@ def test_missing_s3_object_is_named(spark, aws, tmp_path):
             spark, JobArgs(manifest_path=manifest, output_path=str(tmp_path / "o"), quarantine_path=str(tmp_path / "q"))
         )
     assert not (tmp_path / "o").exists()
+
+
+def test_versioned_object_reads_the_tracked_version(spark, aws, tmp_path):
+    # GIVEN a versioned bucket where the key was overwritten after the manifest was sealed
+    s3 = client("s3")
+    s3.create_bucket(Bucket="ver-bucket")
+    s3.put_bucket_versioning(Bucket="ver-bucket", VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket="ver-bucket", Key="k.ndjson", Body=b'{"v": "tracked"}\n')["VersionId"]
+    s3.put_object(Bucket="ver-bucket", Key="k.ndjson", Body=b'{"v": "overwritten"}\n')
+    manifest = tmp_path / "m.json"
+    files = [{"uri": "s3://ver-bucket/k.ndjson", "size": 17, "version_id": first}]
+    manifest.write_text(json.dumps({"manifest_id": "m-ver", "date_prefix": "2024-05-02", "files": files}))
+
+    # WHEN / THEN the job converts the version the manifest names
+    run_job(spark, JobArgs(str(manifest), str(tmp_path / "o"), str(tmp_path / "q")))
+    folder = tmp_path / "o" / "dt=2024-05-02" / "manifest=m-ver"
+    assert [r["v"] for p in folder.glob("*.parquet") for r in pq.ParquetFile(p).read().to_pylist()] == ["tracked"]
+
+    # and a version that does not exist is a missing object, named
+    files[0]["version_id"] = "no-such-version"
+    manifest.write_text(json.dumps({"manifest_id": "m-ver", "date_prefix": "2024-05-02", "files": files}))
+    with pytest.raises(MissingObjectError, match="ver-bucket/k.ndjson"):
+        run_job(spark, JobArgs(str(manifest), str(tmp_path / "o2"), str(tmp_path / "q2")))
