@@ -786,6 +786,8 @@ def apply_outputs_to_chalice_config(config: dict[str, Any], stage: str, outputs:
     for output, var in OUTPUT_TO_ENV.items():
         if output in outputs:
             env[var] = outputs[output]
+    # The custom-metric alarms select on Powertools' "service" dimension, one per stage.
+    env["POWERTOOLS_SERVICE_NAME"] = f"{APP_NAME}-{stage}"
     iam = chalice_stage_iam_config(stage)
     stage_cfg["autogen_policy"] = iam["autogen_policy"]
     functions = stage_cfg.setdefault("lambda_functions", {})
