@@ -48,6 +48,7 @@ from chalicelib.observability import (
     count,
     logger,
     seconds,
+    tracer,
 )
 from chalicelib.settings import Settings, get_settings
 
@@ -151,6 +152,7 @@ def arrived_file(event_name: str, image: Mapping[str, Any] | None) -> ArrivedFil
         raise ValueError(f"FILE image without {exc}") from None
 
 
+@tracer.capture_method(capture_response=False)
 def count_arrivals(records: Iterable[tuple[str, Mapping[str, Any] | None]], deps: Deps | None = None) -> CountResult:
     """Count new FILEs (records: event name + NewImage in DynamoDB JSON), then seal full batches.
 
@@ -183,7 +185,15 @@ def count_arrivals(records: Iterable[tuple[str, Mapping[str, Any] | None]], deps
     count(FILES_COUNTED, result.counted)
     count(RECORDS_REJECTED, result.rejected)
     for date_prefix in sorted({d for d, _ in groups}):
-        result.seals.extend(seal_full_batches(date_prefix, deps))
+        try:
+            result.seals.extend(seal_full_batches(date_prefix, deps))
+        except ClientError as exc:
+            if _is_transient(exc):
+                raise  # retried with the batch; the counts are already in and will not be added again
+            # e.g. AccessDenied: raising would block the stream shard; the counts are durable
+            # and flush_stale seals these files by age once the cause is fixed.
+            count(SEALS_INCOMPLETE)
+            logger.error("seal check failed permanently", extra={"date_prefix": date_prefix, "error": str(exc)})
     return result
 
 
@@ -212,6 +222,7 @@ def reopen_date(date_prefix: str, deps: Deps | None = None) -> None:
 # --- sealing -------------------------------------------------------------------------------
 
 
+@tracer.capture_method(capture_response=False)
 def seal_next(
     date_prefix: str, totals: DateTotals, deps: Deps, reason: str, now: datetime | None = None
 ) -> SealOutcome:
@@ -338,6 +349,7 @@ def emit_manifest_ready(item: Mapping[str, Any], deps: Deps | None = None) -> bo
     return True
 
 
+@tracer.capture_method(capture_response=False)
 def resume_seal(manifest_id: str, deps: Deps | None = None, now: datetime | None = None) -> SealOutcome | None:
     """Finish a seal its owner left half done (for recover). Idempotent.
 
@@ -382,6 +394,7 @@ def oldest_pending(date_prefix: str, deps: Deps) -> FileRef | None:
     return min(firsts, key=lambda f: f.sort_key, default=None)
 
 
+@tracer.capture_method(capture_response=False)
 def flush_stale(deps: Deps | None = None, now: datetime | None = None) -> list[SealOutcome]:
     """Seal partial batches that waited BATCH_MAX_WAIT_SECONDS, and everything of past dates."""
     deps = deps or Deps.build()

@@ -26,6 +26,7 @@ from chalicelib.observability import (
     MESSAGES_DEAD_LETTERED,
     count,
     logger,
+    tracer,
 )
 from chalicelib.s3_events import (
     PermanentMessageError,
@@ -104,6 +105,7 @@ def is_wanted(obj: S3ObjectCreated, settings: Settings) -> bool:
     return has_allowed_suffix(obj.key, settings.allowed_suffixes)
 
 
+@tracer.capture_method(capture_response=False)
 def track_messages(
     messages: Iterable[SqsMessage],
     *,
@@ -161,4 +163,3 @@ def _track_one(obj: S3ObjectCreated, store: FileStore, settings: Settings, resul
         result.skipped += 1
     else:
         result.tracked += 1
-

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from chalicelib import batching, keys
@@ -71,6 +72,7 @@ def _pending(cp: ControlPlane, date: str) -> list[str]:
     return [f.uri for s in range(shards) for page in store.pending_pages(date, s, 100) for f in page]
 
 
+@pytest.mark.slow
 def test_racing_sealers_never_share_a_file_and_leave_nothing_pending(cp: ControlPlane) -> None:
     max_files = int(cp.env["BATCH_MAX_FILES"])
     collector = _Collector(cp)
@@ -306,3 +308,22 @@ def test_late_file_reopens_a_closed_date(cp: ControlPlane) -> None:
     assert list(cp.deps().store.open_dates()) == [date]
     outcomes = batching.flush_stale(cp.deps(), now=T0)
     assert [(o.status, o.file_count) for o in outcomes] == [("sealed", 1)]
+
+
+def test_permanent_seal_errors_do_not_block_the_stream_but_transient_ones_retry(cp: ControlPlane) -> None:
+    _put_files(cp, "2024-06-19", 1)
+    records = _Collector(cp).new()
+    for code, raises in (("AccessDeniedException", False), ("ThrottlingException", True)):
+        client = boto3.client("dynamodb", region_name=REGION)
+        deps = cp.deps()
+        deps.store = DynamoDBFileStore(client, cp.res.table)
+        stub = Stubber(client)
+        stub.add_response("update_item", {})  # the counted flag
+        stub.add_response("update_item", {})  # the counter ADD
+        stub.add_client_error("batch_get_item", service_error_code=code, http_status_code=400)
+        with stub:
+            if raises:
+                with pytest.raises(ClientError, match=code):
+                    batching.count_arrivals(records, deps)
+            else:
+                assert batching.count_arrivals(records, deps).counted == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from chalice.test import Client
 
 from app import app
@@ -20,6 +21,7 @@ from tests.functional.control_plane.resources import drain
 ROOT = str(Path(__file__).resolve().parents[3])
 
 
+@pytest.mark.slow
 def test_objects_become_full_manifests_then_flush_seals_the_rest(cp: ControlPlane) -> None:
     # GIVEN N objects dropped into the input bucket (BATCH_MAX_FILES=20 in the test stage)
     max_files = int(cp.env["BATCH_MAX_FILES"])
