@@ -102,3 +102,7 @@ def test_chalice_package_prod(tmp_path: Path) -> None:
     env_vars = functions["track_files"]["Properties"]["Environment"]["Variables"]
     assert env_vars["TABLE_NAME"] == outputs["TableName"]
     assert env_vars["STATE_MACHINE_ARN"] == outputs["StateMachineArn"]
+    assert env_vars["LOG_LEVEL"] == "INFO"
+    assert env_vars["POWERTOOLS_SERVICE_NAME"] == "ndjson-parquet-prod"  # the custom-metric alarms' dimension
+    # AND X-Ray is on for every function
+    assert {f["Properties"].get("Tracing") for f in functions.values()} == {"Active"}
