@@ -280,3 +280,15 @@ def test_output_is_readable_by_spark(spark, tmp_path, make_manifest):
         ("x", [1, 2], "2024-05-01", "m-spark"),
         ("y", None, "2024-05-01", "m-spark"),
     ]
+
+
+def test_manifest_with_only_bad_lines_commits_an_empty_data_folder(spark, tmp_path, make_manifest):
+    src = tmp_path / "bad.ndjson"
+    src.write_text("nope\n[1]\n\n")
+    out = _folder(tmp_path, "out", "m-allbad")
+    out.mkdir(parents=True)
+    (out / "part-00000.parquet").write_bytes(b"from an earlier run")
+    summary = run_job(spark, _args(tmp_path, make_manifest("m-allbad", [str(src)])))
+    assert list(out.iterdir()) == []  # the earlier run's rows are gone: this run has none
+    assert summary.totals["rows"] == 0 and summary.totals["quarantined"] == 2 and summary.totals["blank"] == 1
+    assert len(read_quarantine(_folder(tmp_path, "q", "m-allbad"))) == 2
