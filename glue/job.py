@@ -14,6 +14,7 @@ summary ``<OUTPUT_PATH>/_runs/<manifest_id>.json`` is written last.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import uuid
@@ -38,6 +39,8 @@ from glue.convert import (
 from glue.schema import parse_schema_text, schema_json, sorted_schema, storable_schema, unify_schemas
 from glue.shipping import ship_modules
 from glue.storage import MissingObjectError, S3Config, Storage, join
+
+log = logging.getLogger("ndjson_parquet.glue")
 
 # NDJSON events shrink about 4x into snappy Parquet (bench data: 147 MB -> ~35 MB); the summary
 # records the measured ratio so TARGET_FILE_MB can be tuned against real data.
@@ -168,6 +171,7 @@ def run_job(spark: Any, args: JobArgs) -> RunSummary:
     schema = _load_schema(spark, storage, args.schema_path)
     sizes = _check_objects(storage, manifest)
     timings["plan_s"] = time.perf_counter() - started
+    log.info("manifest %s: %d files, %d bytes", manifest.manifest_id, len(sizes), sum(s for _, s in sizes))
 
     mid, date = manifest.manifest_id, manifest.date_prefix
     data_final = join(args.output_path, f"dt={date}", f"manifest={mid}")
@@ -211,6 +215,7 @@ def run_job(spark: Any, args: JobArgs) -> RunSummary:
         storage.replace_folder(data_stage, data_final)
         storage.replace_folder(q_stage, q_final)
         committed = True
+        log.info("manifest %s committed to %s", mid, data_final)
         timings["commit_s"] = time.perf_counter() - t
     finally:
         if not committed:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +45,8 @@ from glue.storage import MissingObjectError  # noqa: E402
 __all__ = ["JobArgs", "JobError", "RunSummary", "main", "parse_args", "run_job"]
 
 REQUIRED = ("MANIFEST_PATH", "OUTPUT_PATH", "QUARANTINE_PATH")
-OPTIONAL = ("COMPRESSION_TYPE", "SCHEMA_PATH", "TARGET_FILE_MB")
+OPTIONAL = ("COMPRESSION_TYPE", "SCHEMA_PATH", "TARGET_FILE_MB", "LOG_LEVEL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _to_job_args(values: dict[str, str | None]) -> JobArgs:
@@ -77,9 +79,19 @@ def parse_args(argv: Sequence[str]) -> JobArgs:
             ns = parser.parse_args(list(argv))
         except SystemExit as exc:
             raise JobArgsError("invalid arguments (see usage above)") from exc
-        return _to_job_args(vars(ns))
-    present = [n for n in OPTIONAL if f"--{n}" in argv]
-    return _to_job_args(getResolvedOptions(list(argv), [*REQUIRED, *present]))
+        values = vars(ns)
+    else:  # on Glue: it ignores the service's own arguments (--TempDir, --JOB_ID, ...)
+        present = [n for n in OPTIONAL if f"--{n}" in argv]
+        values = getResolvedOptions(list(argv), [*REQUIRED, *present])
+    _configure_logging(values.get("LOG_LEVEL"))
+    return _to_job_args(values)
+
+
+def _configure_logging(level: str | None) -> None:
+    level = (level or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise JobArgsError(f"--LOG_LEVEL {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def spark_session():

@@ -43,7 +43,7 @@ def test_job_args_validation(kwargs, message):
 
 def test_parse_args_accepts_glue_style_pairs():
     argv = "--MANIFEST_PATH s3://b/m.json --OUTPUT_PATH o --QUARANTINE_PATH q --COMPRESSION_TYPE GZIP"
-    args = parse_args([*argv.split(), "--TARGET_FILE_MB", "64", "--JOB_NAME", "convert"])
+    args = parse_args([*argv.split(), "--TARGET_FILE_MB", "64", "--JOB_NAME", "convert", "--LOG_LEVEL", "warning"])
     assert args == JobArgs("s3://b/m.json", "o", "q", compression="gzip", schema_path=None, target_file_mb=64.0)
 
 
@@ -52,6 +52,8 @@ def test_parse_args_errors(capsys):
         parse_args(["--MANIFEST_PATH", "m", "--OUTPUT_PATH", "o", "--QUARANTINE_PATH", "q", "--TARGET_FILE_MB", "big"])
     with pytest.raises(JobArgsError):
         parse_args(["--MANIFEST_PATH", "m", "--OUTPUT_PATH", "o", "--QUARANTINE_PATH", "q", "--BOGUS", "1"])
+    with pytest.raises(JobArgsError, match="LOG_LEVEL 'LOUD'"):
+        parse_args(["--MANIFEST_PATH", "m", "--OUTPUT_PATH", "o", "--QUARANTINE_PATH", "q", "--LOG_LEVEL", "loud"])
     assert (
         main(["--MANIFEST_PATH", "m", "--OUTPUT_PATH", "o", "--QUARANTINE_PATH", "q", "--COMPRESSION_TYPE", "x"]) == 2
     )
