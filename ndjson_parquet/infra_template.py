@@ -768,8 +768,6 @@ OUTPUT_TO_ENV = {
     "StateMachineArn": "STATE_MACHINE_ARN",
     "IngestDlqUrl": "INGEST_DLQ_URL",
     "EventsDlqUrl": "EVENTS_DLQ_URL",
-    "TtlDays": "TTL_DAYS",
-    "LogLevel": "LOG_LEVEL",
     # Read by app.py at import time to wire the event sources (queue and stream ARNs).
     "IngestQueueArn": "INGEST_QUEUE_ARN",
     "IngestQueueName": "INGEST_QUEUE_NAME",
@@ -786,6 +784,9 @@ def apply_outputs_to_chalice_config(config: dict[str, Any], stage: str, outputs:
     for output, var in OUTPUT_TO_ENV.items():
         if output in outputs:
             env[var] = outputs[output]
+    # LOG_LEVEL: the stage's own value in config.json wins; the stack's LogLevel only fills a gap.
+    if "LogLevel" in outputs:
+        env.setdefault("LOG_LEVEL", outputs["LogLevel"])
     # The custom-metric alarms select on Powertools' "service" dimension, one per stage.
     env["POWERTOOLS_SERVICE_NAME"] = f"{APP_NAME}-{stage}"
     iam = chalice_stage_iam_config(stage)

@@ -200,3 +200,15 @@ def test_stack_parameters_reject_unknown_names() -> None:
     ]
     with pytest.raises(it.TemplateError):
         it.stack_parameters("prod", {"NoSuchParameter": "x"})
+
+
+def test_committed_chalice_config_uses_the_policy_files() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    for stage in it.POLICY_STAGES:
+        stage_cfg = config["stages"][stage]
+        want = it.chalice_stage_iam_config(stage)
+        assert stage_cfg["autogen_policy"] is False
+        assert stage_cfg["xray"] is True
+        for fn, cfg in want["lambda_functions"].items():
+            assert stage_cfg["lambda_functions"][fn]["iam_policy_file"] == cfg["iam_policy_file"]
+            assert (ROOT / ".chalice" / cfg["iam_policy_file"]).exists()
