@@ -94,6 +94,8 @@ def test_table_queues_bus_rule_state_machine_topic(deployed: it.StackOutputs) ->
     assert target["DeadLetterConfig"]["Arn"] == deployed["EventsDlqArn"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
     assert events.describe_archive(ArchiveName="ndjson-parquet-local-manifests")["RetentionDays"] == 30
+    (glue_alert,) = events.list_targets_by_rule(Rule="ndjson-parquet-local-glue-job-failed")["Targets"]
+    assert glue_alert["Arn"] == deployed["AlertsTopicArn"]
 
     sm = client("stepfunctions").describe_state_machine(stateMachineArn=deployed["StateMachineArn"])
     definition = sm["definition"]

@@ -1,0 +1,50 @@
+"""infra/deploy.sh in DRY_RUN mode (no AWS calls) and the config merge it relies on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from ndjson_parquet import infra_template as it
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_deploy_dry_run_renders_and_lists_every_step() -> None:
+    proc = subprocess.run(
+        ["bash", str(ROOT / "infra" / "deploy.sh"), "prod"],
+        env={**os.environ, "DRY_RUN": "1", "STACK_PARAMS": "GlueExecutionClass=FLEX"},
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    steps = [line for line in out.splitlines() if line.startswith("==> ")]
+    assert len(steps) == 6
+    assert "aws cloudformation deploy --stack-name ndjson-parquet-prod" in out
+    assert "Stage=prod GlueExecutionClass=FLEX" in out
+    assert "chalice deploy --stage prod" in out
+    assert "ndjson_parquet.postdeploy --stage prod" in out
+    rendered = json.loads((ROOT / "build" / "deploy-prod" / "pipeline.json").read_text())
+    assert rendered["Parameters"]["Stage"]["Default"] == "prod"
+    # Over CloudFormation's inline limit, so the script uploads through an artifact bucket.
+    assert "--s3-bucket" in out
+
+
+def test_outputs_merge_keeps_stage_settings_and_sets_vpc() -> None:
+    config = {"stages": {"prod": {"environment_variables": {"LOG_LEVEL": "WARNING", "SHARD_COUNT": "16"}}}}
+    outputs = {
+        "TableName": "t",
+        "LogLevel": "INFO",
+        "TableStreamArn": "arn:stream",
+        "SubnetIds": "subnet-1,subnet-2",
+        "SecurityGroupIds": "sg-1",
+    }
+    merged = it.apply_outputs_to_chalice_config(config, "prod", outputs)["stages"]["prod"]
+    env = merged["environment_variables"]
+    assert env["LOG_LEVEL"] == "WARNING" and env["SHARD_COUNT"] == "16"  # the stage's own values win
+    assert env["TABLE_NAME"] == "t" and env["TRACKING_STREAM_ARN"] == "arn:stream"
+    assert merged["subnet_ids"] == ["subnet-1", "subnet-2"] and merged["security_group_ids"] == ["sg-1"]
+    assert merged["autogen_policy"] is False
+    assert merged["lambda_functions"]["recover"]["iam_policy_file"] == "policy-prod-workflow.json"
