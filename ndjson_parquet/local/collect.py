@@ -1,0 +1,142 @@
+"""After a local run: copy the dataset out of the local S3, and check it against the input.
+
+The checks are independent of the pipeline's own bookkeeping where they can be: lines are
+counted again from the input files, rows are counted in the Parquet files themselves, and
+quarantine records in the quarantine files. Each mismatch is a named problem in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pyarrow.parquet as pq
+
+from chalicelib import keys
+from ndjson_parquet.local.inputs import count_lines
+
+if TYPE_CHECKING:
+    from ndjson_parquet.local.runtime import LocalPipeline
+
+DATASET_MARKER = "_ndjson_parquet_local_run.json"
+
+
+class OutputDirError(RuntimeError):
+    """The output directory holds something that is not a dataset of ours: never wipe it."""
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def prepare_output_dir(path: Path) -> None:
+    """Empty ``path`` for a new run's dataset, refusing to wipe a folder that is not ours.
+
+    A local run is a whole dataset: stale manifest folders of an earlier run with different
+    batching would otherwise sit next to the new ones and duplicate rows."""
+    if path.exists() and any(path.iterdir()):
+        if not (path / DATASET_MARKER).exists():
+            raise OutputDirError(
+                f"{path} is not empty and was not written by `ndjson-parquet run`; choose an empty or new directory"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / DATASET_MARKER).write_text(json.dumps({"written_by": "ndjson-parquet run"}) + "\n", encoding="utf-8")
+
+
+def download_prefix(s3: Any, uri: str, target: Path, skip: tuple[str, ...] = ("_staging/",)) -> int:
+    bucket, prefix = split_s3(uri)
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            rel = obj["Key"][len(prefix) :].lstrip("/")
+            if not rel or rel.startswith(skip):
+                continue
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(dest))
+            count += 1
+    return count
+
+
+def parquet_rows(folder: Path) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.rglob("*.parquet")))
+
+
+def quarantine_records(folder: Path) -> int:
+    total = 0
+    for p in sorted(folder.rglob("*.jsonl")):
+        with p.open("rb") as fh:
+            total += sum(1 for line in fh if line.strip())
+    return total
+
+
+def collect_results(run: LocalPipeline, outputs: dict[str, str]) -> None:
+    from ndjson_parquet.local.runtime import read_state
+
+    report = run.report
+    s3 = boto3.client("s3")
+    state = read_state(boto3.client("dynamodb"), outputs["TableName"])
+    by_uri = {f"s3://{item['bucket']}/{item['key']}": item for item in state.file_items}
+
+    succeeded = [m for m in state.manifest_items if m.get("status") == keys.MANIFEST_SUCCEEDED]
+    report.manifests = len(succeeded)
+    report.manifests_failed = sum(1 for m in state.manifest_items if m.get("status") == keys.MANIFEST_FAILED)
+
+    out_dir, q_dir = run.opts.output_dir, run.opts.quarantine
+    prepare_output_dir(out_dir)
+    prepare_output_dir(q_dir)
+    download_prefix(s3, outputs["OutputPath"], out_dir)
+    download_prefix(s3, outputs["QuarantinePath"], q_dir)
+
+    seen: dict[str, str] = {}
+    for manifest in sorted(succeeded, key=lambda m: m["manifest_id"]):
+        mid = manifest["manifest_id"]
+        summary_path = out_dir / "_runs" / f"{mid}.json"
+        if not summary_path.exists():
+            report.problems.append(f"manifest {mid} succeeded but has no run summary")
+            continue
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        for entry in summary["files"]:
+            uri = entry["uri"]
+            if uri in seen:
+                report.problems.append(f"{uri} converted by two manifests: {seen[uri]} and {mid}")
+            seen[uri] = mid
+            for k in ("lines", "rows", "quarantined", "blank"):
+                setattr(report, k, getattr(report, k) + int(entry[k]))
+            source = run.uploaded.get(uri)
+            if source is not None:
+                independent = count_lines(source.path)
+                if independent is not None and independent != int(entry["lines"]):
+                    report.problems.append(f"{uri}: job counted {entry['lines']} lines, the input has {independent}")
+        date = summary["date_prefix"]
+        rows_on_disk = parquet_rows(out_dir / f"dt={date}" / f"manifest={mid}")
+        if rows_on_disk != int(summary["totals"]["rows"]):
+            report.problems.append(
+                f"manifest {mid}: {rows_on_disk} Parquet rows on disk, summary says {summary['totals']['rows']}"
+            )
+        q_on_disk = quarantine_records(q_dir / f"dt={date}" / f"manifest={mid}")
+        if q_on_disk != int(summary["totals"]["quarantined"]):
+            report.problems.append(
+                f"manifest {mid}: {q_on_disk} quarantine records on disk, summary says {summary['totals']['quarantined']}"
+            )
+
+    for uri, source in sorted(run.uploaded.items()):
+        item = by_uri.get(uri)
+        if item is None:
+            report.problems.append(f"{uri} was uploaded but never tracked")
+            continue
+        status = item.get("status")
+        if status == keys.SKIPPED:
+            report.files_skipped += 1
+            continue
+        report.files += 1
+        report.bytes += source.size
+        if status != keys.CONVERTED:
+            report.problems.append(f"{uri} ended {status}, not converted")
+        elif uri not in seen:
+            report.problems.append(f"{uri} is marked converted but no succeeded manifest's summary lists it")

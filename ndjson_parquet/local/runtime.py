@@ -1,0 +1,472 @@
+"""The whole pipeline on one machine: S3 → SQS → track_files → stream → count_arrivals →
+EventBridge → convert-manifest (the ASL file) → Glue job (warm SparkSession) → Parquet.
+
+Nothing here re-implements a pipeline step. The runtime only plays the parts AWS plays:
+- moto (in-process server) for every AWS API, resources created from ``infra/pipeline.yaml``;
+- Lambda's event-source mappings: SQS batches and stream records handed, in Lambda's event
+  shape, to the same Chalice handlers ``app.py`` deploys;
+- the EventBridge rule's Step Functions target, and the Lambda/Glue task calls of moto's ASL
+  interpreter (``ndjson_parquet.local.stepfunctions.LocalTaskHost``);
+- the scheduler: once the input is drained and nothing moves, ``flush_stale`` runs with a clock
+  moved past BATCH_MAX_WAIT_SECONDS (a local run does not wait 15 minutes), and ``recover``
+  runs the same way if a manifest is stuck.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from chalicelib import keys
+from chalicelib.settings import DEFAULT_SUFFIXES
+from ndjson_parquet.java_check import java_problem
+from ndjson_parquet.local.inputs import InputFile, scan_input
+from ndjson_parquet.local.report import RunReport
+from ndjson_parquet.local.server import LocalEndpoint, moto_server
+
+STAGE = "local"
+TERMINAL_MANIFEST = {keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED}
+SETTLED_FILE = {keys.CONVERTED, keys.QUARANTINED, keys.SKIPPED}
+
+
+class RuntimeSetupError(RuntimeError):
+    """The local run cannot start (no Java, bad input, port in use): one clear line."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    input_dir: Path
+    output_dir: Path
+    quarantine_dir: Path | None = None
+    summary_json: Path | None = None
+    batch_max_files: int = 200
+    shards: int = 10
+    compression: str = "snappy"
+    schema_path: Path | None = None
+    port: int = 0
+    keep_running: bool = False
+    idle_timeout_seconds: float = 300.0
+    suffixes: tuple[str, ...] = tuple(DEFAULT_SUFFIXES.split(","))
+
+    @property
+    def quarantine(self) -> Path:
+        return self.quarantine_dir or self.output_dir.parent / f"{self.output_dir.name}-quarantine"
+
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PipelineState:
+    """What the table says, counted page by page (never one unbounded read)."""
+
+    files_by_status: dict[str, int] = field(default_factory=dict)
+    manifests_by_status: dict[str, int] = field(default_factory=dict)
+    file_items: list[dict[str, Any]] = field(default_factory=list)
+    manifest_items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return sum(self.files_by_status.values())
+
+    @property
+    def unsettled_files(self) -> int:
+        return sum(n for s, n in self.files_by_status.items() if s not in SETTLED_FILE)
+
+    @property
+    def open_manifests(self) -> int:
+        return sum(n for s, n in self.manifests_by_status.items() if s not in TERMINAL_MANIFEST)
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    ((kind, raw),) = value.items()
+    if kind == "N":
+        return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+    if kind == "M":
+        return {k: _plain(v) for k, v in raw.items()}
+    if kind == "L":
+        return [_plain(v) for v in raw]
+    return raw
+
+
+def read_state(dynamodb: Any, table: str) -> PipelineState:
+    state = PipelineState()
+    paginator = dynamodb.get_paginator("scan")
+    for page in paginator.paginate(TableName=table, PaginationConfig={"PageSize": 500}):
+        for item in page.get("Items", []):
+            plain = {k: _plain(v) for k, v in item.items()}
+            sk = plain.get("sk")
+            if sk == keys.FILE_SK:
+                status = str(plain.get("status", "?"))
+                state.files_by_status[status] = state.files_by_status.get(status, 0) + 1
+                state.file_items.append(plain)
+            elif sk == keys.MANIFEST_SK:
+                status = str(plain.get("status", "?"))
+                state.manifests_by_status[status] = state.manifests_by_status.get(status, 0) + 1
+                state.manifest_items.append(plain)
+    return state
+
+
+def lambda_sqs_event(messages: list[Any], queue_arn: str) -> dict[str, Any]:
+    """SQS messages in the event shape Lambda's SQS mapping delivers."""
+    now_ms = str(int(time.time() * 1000))
+    return {
+        "Records": [
+            {
+                "messageId": m.message_id,
+                "receiptHandle": str(uuid.uuid4()),
+                "body": m.body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now_ms},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": os.environ.get("AWS_REGION", "us-east-1"),
+            }
+            for m in messages
+        ]
+    }
+
+
+class _Context:
+    """The bits of a Lambda context object the handlers (powertools) read."""
+
+    def __init__(self, name: str) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def configure_handlers(outputs: dict[str, str], opts: RunOptions) -> dict[str, str]:
+    """Give the in-process handlers the environment Chalice gives them in a stage: the stack's
+    names plus the run's batching options. Cached settings and clients are dropped."""
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+
+    env = {
+        "TABLE_NAME": outputs["TableName"],
+        "MANIFEST_BUCKET": outputs["ManifestBucketName"],
+        "EVENT_BUS_NAME": outputs["EventBusName"],
+        "INGEST_DLQ_URL": outputs["IngestDlqUrl"],
+        "EVENTS_DLQ_URL": outputs["EventsDlqUrl"],
+        "STATE_MACHINE_ARN": outputs["StateMachineArn"],
+        "ALERTS_TOPIC_ARN": outputs["AlertsTopicArn"],
+        "OUTPUT_PATH": outputs["OutputPath"],
+        "QUARANTINE_PATH": outputs["QuarantinePath"],
+        "INPUT_PREFIX": outputs.get("InputPrefix", ""),
+        "SHARD_COUNT": str(opts.shards),
+        "BATCH_MAX_FILES": str(opts.batch_max_files),
+        "BATCH_MAX_WAIT_SECONDS": "900",
+        "ALLOWED_SUFFIXES": ",".join(opts.suffixes),
+        "POWERTOOLS_SERVICE_NAME": "ndjson-parquet",
+        "POWERTOOLS_METRICS_NAMESPACE": "NdjsonParquet",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        # The handlers' metrics go to stdout as EMF in Lambda; locally they would bury the table.
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+    }
+    os.environ.update(env)
+    get_settings.cache_clear()
+    aws.clients.clear()
+    return env
+
+
+@contextmanager
+def warm_spark() -> Iterator[Callable[[], Any]]:
+    """Start the SparkSession in the background (8-10 s of JVM start overlap the uploads) and
+    keep it for every manifest of the run."""
+    holder: dict[str, Any] = {}
+
+    def start() -> None:
+        try:
+            from glue.ndjson_to_parquet import spark_session
+
+            holder["spark"] = spark_session()
+        except BaseException as exc:  # surfaced to the first Glue run, not swallowed
+            holder["error"] = exc
+
+    thread = threading.Thread(target=start, name="spark-start", daemon=True)
+    thread.start()
+
+    def get() -> Any:
+        thread.join()
+        if "error" in holder:
+            raise RuntimeError(f"SparkSession failed to start: {holder['error']}")
+        return holder["spark"]
+
+    try:
+        yield get
+    finally:
+        thread.join()
+        if "spark" in holder:
+            holder["spark"].stop()
+
+
+def glue_runner(get_spark: Callable[[], Any], default_arguments: dict[str, str], opts: RunOptions):
+    """A Glue run of the job script, in the warm session: the job's default arguments, then the
+    run's (as Glue merges them), then the local overrides of --compression/--schema."""
+    from glue.ndjson_to_parquet import parse_args, run_job
+
+    def run(arguments: dict[str, str]) -> None:
+        merged = {**default_arguments, **arguments, "--COMPRESSION_TYPE": opts.compression}
+        if opts.schema_path is not None:
+            merged["--SCHEMA_PATH"] = str(opts.schema_path.resolve())
+        wanted = (
+            "--MANIFEST_PATH",
+            "--OUTPUT_PATH",
+            "--QUARANTINE_PATH",
+            "--COMPRESSION_TYPE",
+            "--SCHEMA_PATH",
+            "--TARGET_FILE_MB",
+        )
+        argv: list[str] = []
+        for name in wanted:
+            if merged.get(name):
+                argv += [name, str(merged[name])]
+        run_job(get_spark(), parse_args(argv))
+
+    return run
+
+
+class LocalPipeline:
+    """One local run; ``run()`` returns the report (never raises for data problems: those are
+    listed in ``report.problems`` and make the exit code non-zero)."""
+
+    def __init__(self, opts: RunOptions, progress: Progress | None = None) -> None:
+        self.opts = opts
+        self.progress = progress or (lambda _msg: None)
+        self.report = RunReport(output=str(opts.output_dir), quarantine=str(opts.quarantine))
+
+    # ---------------------------------------------------------------- setup
+    def preflight(self) -> list[InputFile]:
+        problem = java_problem()
+        if problem:
+            raise RuntimeSetupError(problem)
+        if self.opts.schema_path is not None and not self.opts.schema_path.is_file():
+            raise RuntimeSetupError(f"schema file {self.opts.schema_path} does not exist")
+        from glue.convert import COMPRESSIONS
+
+        if self.opts.compression.lower() not in COMPRESSIONS:
+            raise RuntimeSetupError(
+                f"unknown compression {self.opts.compression!r}; use one of {', '.join(sorted(COMPRESSIONS))}"
+            )
+        from ndjson_parquet.local.inputs import InputError
+
+        try:
+            return scan_input(self.opts.input_dir, "", self.opts.suffixes)
+        except InputError as exc:
+            raise RuntimeSetupError(str(exc)) from None
+
+    def run(self, on_ready: Callable[[LocalEndpoint], None] | None = None) -> RunReport:
+        files = self.preflight()
+        started = time.perf_counter()
+        with moto_server(port=self.opts.port) as endpoint, warm_spark() as get_spark:
+            self._run_in(endpoint, files, get_spark)
+            self.report.elapsed_seconds = time.perf_counter() - started
+            if on_ready is not None:
+                on_ready(endpoint)
+        return self.report
+
+    def _run_in(self, endpoint: LocalEndpoint, files: list[InputFile], get_spark: Callable[[], Any]) -> None:
+        from ndjson_parquet.infra_template import deploy_to_endpoint, function_name, stack_name
+        from ndjson_parquet.local.stepfunctions import LocalTaskHost
+
+        self.progress("deploying infra/pipeline.yaml into moto")
+        # moto logs one warning per unsupported resource; the runtime reports them once below.
+        moto_log = logging.getLogger("moto")
+        level = moto_log.level
+        moto_log.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                outputs = deploy_to_endpoint(boto3.client("cloudformation"), stack_name(STAGE), {"Stage": STAGE})
+        finally:
+            moto_log.setLevel(level)
+        self.report.unsupported_resources = list(outputs.not_created)
+        if outputs.fixups:
+            self.progress(
+                "applied from the template where moto's CloudFormation does not: " + "; ".join(outputs.fixups)
+            )
+        if outputs.not_created:
+            self.progress("not created by moto (not needed to run locally): " + ", ".join(outputs.not_created))
+        configure_handlers(outputs, self.opts)
+        self.outputs = outputs
+
+        import app as chalice_app
+
+        host = LocalTaskHost(endpoint.url)
+        function_arns = {}
+        for name in ("claim_run", "finalize", "compensate"):
+            handler = getattr(chalice_app, name)
+            fname = function_name(STAGE, name)
+            function_arns[name] = host.serve_lambda(fname, lambda event, h=handler, n=fname: h(event, _Context(n)))
+        self._deploy_state_machine(host, outputs, function_arns)
+        glue = boto3.client("glue")
+        job = glue.get_job(JobName=outputs["GlueJobName"])["Job"]
+        host.serve_glue_job(
+            outputs["GlueJobName"], glue_runner(get_spark, dict(job.get("DefaultArguments", {})), self.opts)
+        )
+        events = boto3.client("events")
+        bus = outputs["EventBusName"]
+        for rule in events.list_rules(EventBusName=bus).get("Rules", []):
+            host.route_rule(bus, rule["Name"])
+
+        self._upload(files, outputs["InputBucketName"], outputs.get("InputPrefix", ""))
+        self._pump_until_settled(chalice_app, outputs)
+        self._collect(files, outputs)
+
+    def _deploy_state_machine(self, host: Any, outputs: dict[str, str], function_arns: dict[str, str]) -> None:
+        """moto's CloudFormation keeps the state machine in its non-executing backend and ignores
+        DefinitionSubstitutions; create the same ASL file, substituted as the template does,
+        under the same name (so the rule's target ARN points at it) in the executing backend."""
+        from ndjson_parquet.local.stepfunctions import deploy_state_machine, render_definition
+
+        definition = render_definition(
+            {
+                "GlueJobName": outputs["GlueJobName"],
+                "TableName": outputs["TableName"],
+                "ClaimRunFunctionArn": function_arns["claim_run"],
+                "FinalizeFunctionArn": function_arns["finalize"],
+                "CompensateFunctionArn": function_arns["compensate"],
+                "AlertsTopicArn": outputs["AlertsTopicArn"],
+                "OutputPath": outputs["OutputPath"],
+                "QuarantinePath": outputs["QuarantinePath"],
+                "ManifestBucket": outputs["ManifestBucketName"],
+            }
+        )
+        name = outputs["StateMachineArn"].rsplit(":", 1)[1]
+        arn = deploy_state_machine(boto3.client("stepfunctions"), name, definition, host._role_arn())
+        if arn != outputs["StateMachineArn"]:
+            raise RuntimeError(f"state machine ARN {arn} differs from the stack's {outputs['StateMachineArn']}")
+        self.state_machine_arn = arn
+
+    # ---------------------------------------------------------------- steps
+    def _upload(self, files: list[InputFile], bucket: str, prefix: str) -> None:
+        s3 = boto3.client("s3")
+        trackable = [f for f in files if f.trackable]
+        ignored = [f for f in files if not f.trackable]
+        if ignored:
+            self.progress(
+                f"ignoring {len(ignored)} file(s) without a tracked suffix ({', '.join(self.opts.suffixes)}): "
+                + ", ".join(f.key for f in ignored[:5])
+                + (" ..." if len(ignored) > 5 else "")
+            )
+        self.uploaded: dict[str, InputFile] = {}
+        for n, f in enumerate(trackable, 1):
+            key = f"{prefix.strip('/')}/{f.key}" if prefix.strip("/") else f.key
+            s3.upload_file(str(f.path), bucket, key)
+            self.uploaded[f"s3://{bucket}/{key}"] = f
+            self.progress(f"upload {n}/{len(trackable)}")
+
+    def _pump_until_settled(self, chalice_app: Any, outputs: dict[str, str]) -> None:
+        from chalicelib.batching import flush_stale
+        from chalicelib.workflow.recover import recover_from_settings
+        from ndjson_parquet.local.pumps import StreamPump, pump_sqs
+
+        sqs = boto3.client("sqs")
+        dynamodb = boto3.client("dynamodb")
+        queue_url = outputs["IngestQueueUrl"]
+        queue_arn = outputs["IngestQueueArn"]
+        stream_arn = outputs["TableStreamArn"]
+        track = chalice_app.track_files
+        count = chalice_app.count_arrivals
+
+        def handle_sqs(messages: list[Any]) -> None:
+            track(lambda_sqs_event(messages, queue_arn), _Context(f"ndjson-parquet-{STAGE}-track_files"))
+
+        def handle_stream(records: list[dict[str, Any]]) -> None:
+            count({"Records": records}, _Context(f"ndjson-parquet-{STAGE}-count_arrivals"))
+
+        stream = StreamPump(boto3.client("dynamodbstreams"), stream_arn, handle_stream)
+        expected = len(self.uploaded)
+        last_change = time.monotonic()
+        last_line = ""
+        flushes = recovers = 0
+        while True:
+            moved = pump_sqs(sqs, queue_url, handle_sqs, batch_size=100) + stream.pump()
+            state = read_state(dynamodb, outputs["TableName"])
+            line = self._progress_line(state, expected)
+            if line != last_line:
+                self.progress(line)
+                last_line = line
+                last_change = time.monotonic()
+            if moved:
+                last_change = time.monotonic()
+                continue
+            if state.files >= expected and state.unsettled_files == 0 and state.open_manifests == 0:
+                return
+            idle = time.monotonic() - last_change
+            pending = state.files_by_status.get(keys.PENDING, 0)
+            if pending and state.open_manifests == 0 and state.files >= expected:
+                # Input drained, nothing sealing or running: seal the remainder now, as the
+                # scheduled flush would after BATCH_MAX_WAIT_SECONDS.
+                later = datetime.now(UTC) + timedelta(seconds=int(os.environ["BATCH_MAX_WAIT_SECONDS"]) + 1)
+                flush_stale(now=later)
+                flushes += 1
+                last_change = time.monotonic()
+                continue
+            if idle > 20 and recovers < 3:
+                # Something is stuck (a seal without an event, a dead execution): what the
+                # scheduled recover does, with its threshold already passed.
+                recover_from_settings(now=time.time() + 3600)
+                recovers += 1
+                last_change = time.monotonic()
+                continue
+            if idle > self.opts.idle_timeout_seconds:
+                self.report.problems.append(
+                    f"gave up after {self.opts.idle_timeout_seconds:.0f} s without progress: {line}"
+                )
+                return
+            time.sleep(0.2)
+
+    def _progress_line(self, state: PipelineState, expected: int) -> str:
+        f = state.files_by_status
+        m = state.manifests_by_status
+        return (
+            f"files tracked {state.files}/{expected} · pending {f.get(keys.PENDING, 0)} · "
+            f"claimed {f.get(keys.CLAIMED, 0)} · converted {f.get(keys.CONVERTED, 0)} · "
+            f"manifests {sum(m.values())} (succeeded {m.get(keys.MANIFEST_SUCCEEDED, 0)}, "
+            f"failed {m.get(keys.MANIFEST_FAILED, 0)})"
+        )
+
+    # ---------------------------------------------------------------- results
+    def _collect(self, files: list[InputFile], outputs: dict[str, str]) -> None:
+        from ndjson_parquet.local.collect import collect_results
+
+        collect_results(self, outputs)
+
+
+def run_local(opts: RunOptions, progress: Progress | None = None) -> RunReport:
+    return LocalPipeline(opts, progress).run()
+
+
+def reset_dir(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
