@@ -120,10 +120,9 @@ def collect_results(run: LocalPipeline, outputs: dict[str, str]) -> None:
                 f"manifest {mid}: {rows_on_disk} Parquet rows on disk, summary says {summary['totals']['rows']}"
             )
         q_on_disk = quarantine_records(q_dir / f"dt={date}" / f"manifest={mid}")
-        if q_on_disk != int(summary["totals"]["quarantined"]):
-            report.problems.append(
-                f"manifest {mid}: {q_on_disk} quarantine records on disk, summary says {summary['totals']['quarantined']}"
-            )
+        q_summary = int(summary["totals"]["quarantined"])
+        if q_on_disk != q_summary:
+            report.problems.append(f"manifest {mid}: {q_on_disk} quarantine records on disk, summary says {q_summary}")
 
     for uri, source in sorted(run.uploaded.items()):
         item = by_uri.get(uri)
