@@ -1,12 +1,13 @@
 """Glue job throughput next to DuckDB on the same generated data, in one run.
 
 Data: 40 files x 3.5 MB of generated nested events (0.1% bad lines), seed 11. Measured:
-- DuckDB ``COPY (SELECT * FROM read_json(..., ignore_errors=true)) TO ... (FORMAT parquet)``, twice;
+- DuckDB ``COPY (SELECT * FROM read_json(..., ignore_errors=true)) TO ... (FORMAT parquet)``;
   it is the reference engine (auto-detecting, multi-threaded, and it nulls bad lines silently);
 - the job cold: ``python glue/ndjson_to_parquet.py`` in a fresh process (new JVM, as each Glue run);
-- the job warm: ``run_job`` twice in one local[2] SparkSession, the second run is the warm figure.
-MB/s is input megabytes (10^6 bytes) over wall seconds. Results: ``bench/results/glue_job.json``.
-Figures are for reading, not asserting: the machine is shared.
+- the job warm: ``run_job`` in one local[2] SparkSession after a first run in that session.
+DuckDB and warm job runs alternate (ROUNDS each) so a burst of load from other processes on a shared
+machine hits both; ratios use the best run of each. MB/s is input megabytes (10^6 bytes) over wall
+seconds. Results: ``bench/results/glue_job.json``. Figures are for reading, never asserted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "glue_job.json"
 FILES, FILE_MB, BAD_RATE, SEED = 40, 3.5, 0.001, 11
+ROUNDS = 3
 
 
 def _duckdb(input_dir: Path, out: Path) -> float:
@@ -57,7 +59,8 @@ def _cold(manifest: Path, work: Path) -> tuple[float, dict]:
     return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _warm(manifest: Path, work: Path) -> list[dict]:
+def _session_runs(manifest: Path, work: Path) -> tuple[float, list[dict], list[float]]:
+    """First run in a fresh session, then ROUNDS x (DuckDB, warm job run), alternating."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
@@ -73,16 +76,23 @@ def _warm(manifest: Path, work: Path) -> list[dict]:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    runs = []
+
+    def job(i: int) -> dict:
+        args = JobArgs(str(manifest), str(work / f"warm{i}" / "out"), str(work / f"warm{i}" / "q"))
+        started = time.perf_counter()
+        summary = run_job(spark, args)
+        return {"seconds": time.perf_counter() - started, "summary": summary.to_dict()}
+
     try:
-        for i in range(2):
-            args = JobArgs(str(manifest), str(work / f"warm{i}" / "out"), str(work / f"warm{i}" / "q"))
-            started = time.perf_counter()
-            summary = run_job(spark, args)
-            runs.append({"seconds": time.perf_counter() - started, "summary": summary.to_dict()})
+        first = job(0)["seconds"]
+        warm, duck = [], []
+        for i in range(ROUNDS):
+            duck.append(_duckdb(work / "input", work / f"duck{i}.parquet"))
+            warm.append(job(i + 1))
+            print(f"round {i}: duckdb {duck[-1]:.2f} s, job warm {warm[-1]['seconds']:.2f} s", flush=True)
     finally:
         spark.stop()
-    return runs
+    return first, warm, duck
 
 
 def main() -> int:
@@ -101,17 +111,15 @@ def main() -> int:
         files = tuple(ManifestFile(uri=str(f.path), size=f.size) for f in made)
         manifest.write_text(Manifest("bench-000001", "2024-05-01", files).to_json())
 
-        duck = [_duckdb(work / "input", work / f"duck{i}.parquet") for i in range(2)]
-        print(f"duckdb: {[round(s, 2) for s in duck]} s", flush=True)
         cold_s, cold_out = _cold(manifest, work)
         print(f"job cold (fresh process + JVM): {cold_s:.2f} s", flush=True)
-        warm = _warm(manifest, work)
-        print(f"job in one session: {[round(r['seconds'], 2) for r in warm]} s", flush=True)
+        first_s, warm, duck = _session_runs(manifest, work)
 
         duck_best = min(duck)
         duck_mb_s = mb / duck_best
-        warm_s = warm[1]["seconds"]
-        totals = warm[1]["summary"]["totals"]
+        best = min(warm, key=lambda r: r["seconds"])
+        warm_s = best["seconds"]
+        totals = best["summary"]["totals"]
         result = {
             "what": "input MB/s converting the same NDJSON to Parquet (job: strict parse, provenance, quarantine on)",
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -124,6 +132,7 @@ def main() -> int:
             },
             "duckdb": {
                 "runs_s": [round(s, 3) for s in duck],
+                "best_s": round(duck_best, 3),
                 "mb_s": round(duck_mb_s, 1),
                 "query": "COPY (SELECT * FROM read_json(..., ignore_errors=true)) TO ... (FORMAT parquet)",
             },
@@ -133,13 +142,14 @@ def main() -> int:
                 "job_total_s": cold_out["timings"]["total_s"],
                 "note": "fresh python + JVM per run, as on Glue; wall time includes Spark start-up",
             },
-            "job_first_run_in_session_s": round(warm[0]["seconds"], 3),
+            "job_first_run_in_session_s": round(first_s, 3),
             "job_warm": {
-                "wall_s": round(warm_s, 3),
+                "runs_s": [round(r["seconds"], 3) for r in warm],
+                "best_s": round(warm_s, 3),
                 "mb_s": round(mb / warm_s, 1),
-                "timings": warm[1]["summary"]["timings"],
-                "tasks": warm[1]["summary"]["tasks"],
-                "output_mb": round(warm[1]["summary"]["output_bytes"] / 1e6, 2),
+                "timings": best["summary"]["timings"],
+                "tasks": best["summary"]["tasks"],
+                "output_mb": round(best["summary"]["output_bytes"] / 1e6, 2),
                 "rows": totals["rows"],
                 "quarantined": totals["quarantined"],
             },
