@@ -126,7 +126,9 @@ def _slow(
         except BadLine as exc:  # cannot happen after parse_lines; kept so nothing is ever lost
             bad.append(quarantine(number, exc.reason, line))
             continue
-        reserved = [k for k in PROVENANCE if k in row]
+        # With an explicit schema unknown fields are ignored (as Arrow's fast path does); inferred
+        # schemas would give the field a column that collides with provenance.
+        reserved = [k for k in PROVENANCE if k in row] if schema is None else []
         if reserved:
             bad.append(quarantine(number, f"reserved_field: '{reserved[0]}' is a provenance column", line))
             continue

@@ -87,3 +87,13 @@ def test_local_replace_folder_swaps_whole_folder(tmp_path):
     assert [p.name for p in final.iterdir()] == ["new.parquet"]
     assert not (tmp_path / "_staging").exists()
     assert list(tmp_path.iterdir()) == [final]
+
+
+def test_reserved_field_is_just_an_unknown_field_under_an_explicit_schema():
+    schema = pa.schema([("a", pa.int64())])
+    # line 2 forces the slow path; both paths must treat line 1 the same way
+    for data in (b'{"_source_line": 9, "a": 1}\n', b'{"_source_line": 9, "a": 1}\n{"a": "x"}\n'):
+        table, bad, _ = convert_bytes("f", data, schema, "m")
+        assert table.column("a").to_pylist() == [1]
+        assert table.column("_source_line").to_pylist() == [1]
+        assert all(q.reason.startswith("schema_mismatch") for q in bad)
