@@ -212,3 +212,16 @@ def test_committed_chalice_config_uses_the_policy_files() -> None:
         for fn, cfg in want["lambda_functions"].items():
             assert stage_cfg["lambda_functions"][fn]["iam_policy_file"] == cfg["iam_policy_file"]
             assert (ROOT / ".chalice" / cfg["iam_policy_file"]).exists()
+
+
+def test_seed_findings_line_references_point_at_their_text() -> None:
+    import re
+
+    doc = (ROOT / "docs" / "seed-findings.md").read_text(encoding="utf-8")
+    lines = (ROOT / "infra" / "pipeline.yaml").read_text(encoding="utf-8").splitlines()
+    refs = re.findall(r"l\.(\d+) `([^`]+)`", doc)
+    assert len(refs) >= 25
+    wrong = [(n, text) for n, text in refs if text not in lines[int(n) - 1]]
+    assert wrong == []
+    ids = re.findall(r"^\| ((?:LAMBDA|GLUE|TF)-\d+) \|", doc, flags=re.M)
+    assert len(ids) == len(set(ids)) >= 30
