@@ -292,3 +292,20 @@ def test_manifest_with_only_bad_lines_commits_an_empty_data_folder(spark, tmp_pa
     assert list(out.iterdir()) == []  # the earlier run's rows are gone: this run has none
     assert summary.totals["rows"] == 0 and summary.totals["quarantined"] == 2 and summary.totals["blank"] == 1
     assert len(read_quarantine(_folder(tmp_path, "q", "m-allbad"))) == 2
+
+
+def test_generated_sample_with_the_bundled_explicit_schema(spark, tmp_path, make_manifest):
+    from ndjson_parquet.sample_data import generate
+
+    made = generate(tmp_path / "in", files=2, mb=0.1, bad_rate=0.02, seed=5, gzip_every=2)
+    ddl = Path(__file__).resolve().parents[3] / "samples" / "events.ddl"
+    summary = run_job(
+        spark, _args(tmp_path, make_manifest("m-sample", [str(f.path) for f in made]), schema_path=str(ddl))
+    )
+    # every generated bad line is quarantined, no good one is refused by the schema
+    assert summary.totals["quarantined"] == sum(f.bad_lines for f in made)
+    reasons = {r["reason"].split(":")[0] for r in read_quarantine(_folder(tmp_path, "q", "m-sample"))}
+    assert "schema_mismatch" not in reasons
+    table = pq.ParquetFile(next(_folder(tmp_path, "out", "m-sample").glob("*.parquet"))).read()
+    assert str(table.schema.field("ts").type) == "timestamp[us, tz=UTC]"
+    assert summary.totals["rows"] == sum(f.lines - f.bad_lines - f.blank_lines for f in made)
