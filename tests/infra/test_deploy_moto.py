@@ -118,3 +118,31 @@ def test_redeploy_is_an_idempotent_update(deployed: it.StackOutputs) -> None:
     )
     assert again["TableName"] == deployed["TableName"]
     assert not any("notification" in f for f in again.fixups)  # already in place: not re-applied
+
+
+def test_vpc_variant_creates_the_endpoints(aws: str) -> None:
+    # GIVEN a VPC with a private subnet, a security group and a route table
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]
+    sg = ec2.create_security_group(GroupName="lambdas", Description="lambdas", VpcId=vpc)["GroupId"]
+    rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    params = {
+        "Stage": "vpc",
+        "VpcId": vpc,
+        "VpcCidr": "10.1.0.0/16",
+        "SubnetIds": subnet["SubnetId"],
+        "SecurityGroupIds": sg,
+        "RouteTableIds": rt,
+        "GlueAvailabilityZone": subnet["AvailabilityZone"],
+    }
+    # WHEN the stack is deployed with them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = it.deploy_to_endpoint(client("cloudformation"), "ndjson-parquet-vpc", params)
+    # THEN gateway and interface endpoints exist in that VPC and Chalice gets the subnets/groups
+    endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+    services = sorted(e["ServiceName"].rsplit(".", 1)[-1] for e in endpoints)
+    assert services == ["dynamodb", "events", "kms", "logs", "s3", "sns", "sqs", "states"]
+    assert out["SubnetIds"] == subnet["SubnetId"] and out["SecurityGroupIds"] == sg
+    assert "AWS::Glue::Connection" in out.not_created  # moto has no Glue connections in CloudFormation
