@@ -100,7 +100,7 @@ class Counts:
     ddb_writes_per_manifest: float = 6.0  # seal, manifest item, run claim, finalize
     ddb_reads_per_manifest: float = 4.0
     wru_per_write: float = 2.0  # FILE items are projected into status-index: one GSI write per table write
-    stream_records_per_file: float = 4.0  # every write above reaches count_arrivals
+    stream_records_per_file: float = 1.0  # postdeploy's event filter: only the FILE INSERT invokes count_arrivals
     sfn_transitions_per_manifest: float = 7.0  # Normalize, ClaimRun, IsRunNeeded, Convert, Finalize, Succeeded + start
     workflow_invocations_per_manifest: float = 2.0  # claim_run, finalize
     s3_gets_per_file: float = 2.0  # Glue reads the object (+ a HEAD)

@@ -6,7 +6,9 @@ Chalice creates the event source mappings but exposes none of their failure sett
   whole batch, failures included). Today's tracker is all-or-nothing for transient errors and
   returns nothing, which this setting treats as "all succeeded": same behaviour, no trap later.
 - the DynamoDB-stream mapping of ``count_arrivals`` gets bisect-on-error, a retry and age limit
-  and an on-failure destination, so a poison record cannot block its shard for 24 hours.
+  and an on-failure destination, so a poison record cannot block its shard for 24 hours, and an
+  event filter: only INSERTs of FILE items reach it (``batching.arrived_file`` ignores every
+  other record anyway), so the counter, claim and conversion writes no longer invoke it (cost).
 Every update is idempotent: a setting already in place is not sent again.
 """
 
@@ -32,6 +34,8 @@ class StreamFailurePolicy:
 
 
 DEFAULT_POLICY = StreamFailurePolicy()
+# A subset of what batching.arrived_file accepts (it still checks status == pending itself).
+COUNT_ARRIVALS_FILTER = json.dumps({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"sk": {"S": ["FILE"]}}}})
 
 
 class PostDeployError(RuntimeError):
@@ -61,6 +65,7 @@ def desired_settings(outputs: Mapping[str, str], policy: StreamFailurePolicy = D
                 "MaximumRetryAttempts": policy.maximum_retry_attempts,
                 "MaximumRecordAgeInSeconds": policy.maximum_record_age_seconds,
                 "DestinationConfig": {"OnFailure": {"Destination": outputs["StreamDlqArn"]}},
+                "FilterCriteria": {"Filters": [{"Pattern": COUNT_ARRIVALS_FILTER}]},
             },
         ),
     }

@@ -64,6 +64,20 @@ def test_failure_settings_are_applied_once(chalice_like: dict[str, str]) -> None
     assert ddb_map["MaximumRecordAgeInSeconds"] == 6 * 3600
     assert ddb_map["DestinationConfig"]["OnFailure"]["Destination"] == chalice_like["StreamDlqArn"]
     assert ddb_map["BatchSize"] == 100  # Chalice's own settings are left alone
+    (pattern,) = [json.loads(f["Pattern"]) for f in ddb_map["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"sk": {"S": ["FILE"]}}}}
+
+
+def test_filter_admits_exactly_what_count_arrivals_counts() -> None:
+    # The filter may only drop records batching.arrived_file would ignore.
+    from chalicelib.batching import arrived_file
+
+    pattern = json.loads(postdeploy.COUNT_ARRIVALS_FILTER)
+    assert pattern["eventName"] == ["INSERT"]
+    image = {"sk": "FILE", "status": "pending", "file_id": "f", "date_prefix": "2024-05-06", "shard": 1, "size": 3}
+    assert arrived_file("INSERT", image) is not None
+    for event_name, changed in (("MODIFY", {}), ("INSERT", {"sk": "SHARD#001"}), ("REMOVE", {})):
+        assert arrived_file(event_name, {**image, **changed}) is None
 
 
 def test_missing_mapping_is_an_error_not_a_silent_skip(chalice_like: dict[str, str]) -> None:
