@@ -68,7 +68,7 @@ PRICE_SCALE: dict[str, float] = {
     "kms_request": 10000,
 }
 
-# The seed review's own monthly figures, quoted for comparison (its design: one Glue run per file).
+# The seed review's own monthly figures, quoted as given for comparison.
 SEED_FIGURES: tuple[tuple[int, str, float], ...] = (
     (8_000, "seed, as reviewed", 270.0),
     (500_000, "seed, unoptimized", 5_450.0),
@@ -290,7 +290,7 @@ def render(est: Estimate, prices: Mapping[str, float] = PRICES) -> str:
         f"  {'TOTAL STANDARD':<16}{est.total_standard:>12,.2f}",
         f"  {'TOTAL FLEX':<16}{est.total_flex:>12,.2f}",
         "",
-        "  Seed review's own figures (one Glue run per file), for comparison:",
+        "  Seed review's own monthly figures (its design, its assumptions), for comparison:",
     ]
     for files, label, usd in SEED_FIGURES:
         lines.append(f"    {files:>9,} files/day  {label:<20} ~${usd:,.0f}/month")
