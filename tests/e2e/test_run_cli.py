@@ -1,0 +1,103 @@
+"""`ndjson-parquet run` as a subprocess, as the README says: the whole pipeline on moto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.e2e.conftest import DATE, EXPECTED_QUARANTINE, EXPECTED_ROWS, cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+
+def _key(uri: str) -> str:
+    return uri.split("/", 3)[3]  # s3://bucket/<key>
+
+
+def _read_rows(out: Path) -> list[dict]:
+    """Every row of every part file. Each manifest infers its own schema (columns can differ
+    between manifests), so files are read one by one, as a reader with mergeSchema would."""
+    rows = []
+    for part in sorted(out.rglob("*.parquet")):
+        table = pq.read_table(part)
+        dt = next(p.split("=", 1)[1] for p in part.parts if p.startswith("dt="))
+        rows.extend({**r, "dt": dt} for r in table.to_pylist())
+    return rows
+
+
+def _read_quarantine(q: Path) -> list[dict]:
+    return [json.loads(line) for p in sorted(q.rglob("*.jsonl")) for line in p.read_text().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def first_run(small_input: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    work = tmp_path_factory.mktemp("e2e-run")
+    proc = cli(
+        "run", "--input", str(small_input), "--output", str(work / "parquet"), "--quarantine",
+        str(work / "quarantine"), "--summary-json", str(work / "summary.json"), "--batch-max-files", "2",
+        "--shards", "2", "--idle-timeout", "120",
+    )  # fmt: skip
+    return work, proc
+
+
+def test_run_exits_zero_and_reconciles(first_run: tuple[Path, object]) -> None:
+    work, proc = first_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((work / "summary.json").read_text())
+    # GIVEN 5 tracked files (one empty -> skipped), 16 lines of which 7 valid, 4 bad, 1 blank...
+    assert summary["reconciled"] is True
+    assert summary["files"] == 4 and summary["files_skipped"] == 1
+    assert (summary["rows"], summary["quarantined"], summary["blank"]) == (7, 4, 1)
+    assert summary["lines"] == 12
+    assert summary["manifests"] >= 2  # batch of 2 files: the control plane really batched
+    assert "| reconciled  |" in proc.stdout and "yes" in proc.stdout
+    assert "ignoring 1 file(s) without a tracked suffix" in proc.stderr
+
+
+def test_every_valid_line_is_one_row_with_provenance(first_run: tuple[Path, object]) -> None:
+    work, _ = first_run
+    rows = _read_rows(work / "parquet")
+    got = {(_key(r["_source_file"]), r["_source_line"]): r["id"] for r in rows}
+    assert got == EXPECTED_ROWS
+    assert len(rows) == len(EXPECTED_ROWS)  # exactly once: no duplicates hidden by the dict
+    zoe = next(r for r in rows if r["id"] == 1)
+    assert zoe["user"] == {"name": "Zoë", "tags": ["a", "b"]}
+    assert zoe["amount"] == 12.5
+    deep = next(r for r in rows if r["id"] == 31)
+    assert deep["nested"] is not None
+    by_date = {r["dt"] for r in rows if _key(r["_source_file"]).startswith(DATE)}
+    assert by_date == {DATE}  # the YYYY-MM-DD/ folder is the date partition
+
+
+def test_every_bad_line_is_one_quarantine_record(first_run: tuple[Path, object]) -> None:
+    work, _ = first_run
+    records = _read_quarantine(work / "quarantine")
+    got = {(_key(r["source_file"]), r["line_number"]): r["reason"].split(":")[0] for r in records}
+    assert got == EXPECTED_QUARANTINE
+    assert len(records) == len(EXPECTED_QUARANTINE)
+    single = next(r for r in records if r["line_number"] == 2 and "orders" in r["source_file"])
+    assert single["raw"] == "{'id': 2}"
+
+
+def test_second_run_replaces_not_duplicates(first_run: tuple[Path, object], small_input: Path) -> None:
+    work, _ = first_run
+    proc = cli(
+        "run", "--input", str(small_input), "--output", str(work / "parquet"), "--quarantine",
+        str(work / "quarantine"), "--batch-max-files", "3", "--shards", "2", "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(_read_rows(work / "parquet")) == len(EXPECTED_ROWS)
+    assert len(_read_quarantine(work / "quarantine")) == len(EXPECTED_QUARANTINE)
+
+
+def test_foreign_output_dir_is_never_wiped(small_input: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "out"
+    precious.mkdir()
+    (precious / "thesis.docx").write_text("years of work")
+    proc = cli("run", "--input", str(small_input), "--output", str(precious), "--quiet", "--idle-timeout", "120")
+    assert proc.returncode == 2
+    assert "is not empty and was not written by `ndjson-parquet run`" in proc.stderr
+    assert (precious / "thesis.docx").read_text() == "years of work"
