@@ -23,7 +23,7 @@ def test_input_without_data_files(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_no_java(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_no_java(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.ndjson").write_text("{}\n")
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-such-jdk"))
