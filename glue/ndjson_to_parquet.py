@@ -114,6 +114,8 @@ def spark_session():
             .master("local[*]")
             .config("spark.sql.adaptive.enabled", "true")
             .config("spark.ui.enabled", "false")
+            # The console progress bar fights with the local runtime's own status line.
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "8")
             .getOrCreate()
         )
