@@ -762,6 +762,7 @@ OUTPUT_TO_ENV = {
     "ManifestBucketName": "MANIFEST_BUCKET",
     "EventBusName": "EVENT_BUS_NAME",
     "InputPrefix": "INPUT_PREFIX",
+    "InputBucketName": "INPUT_BUCKET",  # the tracker dead-letters notifications of any other bucket
     "OutputPath": "OUTPUT_PATH",
     "QuarantinePath": "QUARANTINE_PATH",
     "AlertsTopicArn": "ALERTS_TOPIC_ARN",

@@ -225,3 +225,15 @@ def test_seed_findings_line_references_point_at_their_text() -> None:
     assert wrong == []
     ids = re.findall(r"^\| ((?:LAMBDA|GLUE|TF)-\d+) \|", doc, flags=re.M)
     assert len(ids) == len(set(ids)) >= 30
+
+
+def test_every_resource_setting_the_lambdas_read_comes_from_a_stack_output() -> None:
+    import re
+
+    source = (ROOT / "chalicelib" / "settings.py").read_text(encoding="utf-8")
+    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source))
+    # Names of things the stack creates (tuning knobs such as SHARD_COUNT stay in config.json).
+    resource_vars = {v for v in read if v.endswith(("_NAME", "_BUCKET", "_ARN", "_URL", "_PATH"))}
+    assert resource_vars <= set(it.OUTPUT_TO_ENV.values())
+    declared = set(it.load_template()["Outputs"])
+    assert set(it.OUTPUT_TO_ENV) <= declared
