@@ -14,6 +14,13 @@ conditional per file), writes the manifest JSON, marks the item ``sealed``, adva
 (``seq = :seq``, so its ADD happens once), then emits ManifestReady. A loser gives up: the
 winner re-reads the totals after advancing, which include every count the loser saw.
 
+Circuit breaker: every would-be seal (a full batch here, a stale one in flush_stale) first asks
+``SealGate``, which reads the breaker (chalicelib.workflow.breaker) once per invocation. While it
+is open nothing is sealed, yet files are still tracked, counted and left pending (nothing is
+lost); after the cool-down one invocation wins the half-open probe and seals exactly one
+manifest, whose Finalize closes the breaker (or whose Compensate opens it again). resume_seal is
+not gated: it finishes a batch that was already won, it does not start a new one.
+
 A crash after winning leaves a ``sealing``/``sealed`` item; ``resume_seal`` (called by
 recover) completes it from the files already claimed, and ``emit_manifest_ready`` re-emits.
 """
@@ -28,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,12 +52,14 @@ from chalicelib.observability import (
     RECORDS_REJECTED,
     SEAL_LATENCY,
     SEALS_INCOMPLETE,
+    SEALS_PAUSED,
     count,
     logger,
     seconds,
     tracer,
 )
 from chalicelib.settings import Settings, get_settings
+from chalicelib.workflow import breaker as circuit
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_SEALS_PER_DATE = 20  # per invocation: bounds the handler's run time; the next one continues
@@ -70,6 +79,55 @@ class SealBusyError(RuntimeError):
     """resume_seal was asked to finish a seal whose owner may still be working on it."""
 
 
+class SealBreaker(Protocol):
+    def permit(self, now: float) -> str: ...  # circuit.PERMIT_CLOSED | PERMIT_PROBE | PERMIT_DENIED
+
+
+class TableSealBreaker:
+    """The circuit breaker item in the tracking table (the one compensate and finalize move)."""
+
+    def __init__(self, client: Any, table_name: str, cfg: circuit.BreakerConfig) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._cfg = cfg
+
+    def permit(self, now: float) -> str:
+        return circuit.seal_permit(self._ddb, self._table, now, self._cfg)
+
+
+class SealGate:
+    """The breaker's verdict for one invocation, read lazily at its first would-be seal.
+
+    Closed: every seal goes. Probe: this invocation won the half-open probe, so it seals exactly
+    one manifest (an attempt that sealed nothing, e.g. ``empty``, does not use it up). Denied:
+    nothing is sealed. One read per invocation keeps the breaker off the per-seal path; a breaker
+    that opens mid-invocation is seen by the next one."""
+
+    def __init__(self, breaker: SealBreaker | None, now: float) -> None:
+        self._breaker = breaker
+        self._now = now
+        self._permit: str | None = None
+        self._probe_used = False
+
+    def allow(self) -> bool:
+        if self._permit is None:
+            self._permit = circuit.PERMIT_CLOSED if self._breaker is None else self._breaker.permit(self._now)
+            if self._permit != circuit.PERMIT_CLOSED:
+                logger.warning("circuit breaker not closed", extra={"permit": self._permit})
+        if self._permit == circuit.PERMIT_CLOSED:
+            return True
+        return self._permit == circuit.PERMIT_PROBE and not self._probe_used
+
+    def record(self, outcome: SealOutcome) -> None:
+        if self._permit == circuit.PERMIT_PROBE and outcome.status in ("sealed", "incomplete"):
+            self._probe_used = True  # incomplete too: recover finishes that manifest, it is the probe
+
+    def paused(self, date_prefix: str, seq: int) -> SealOutcome:
+        count(SEALS_PAUSED)
+        logger.warning("seal paused by the circuit breaker", extra={"date_prefix": date_prefix})
+        return SealOutcome("paused", keys.manifest_id_for(date_prefix, seq))
+
+
 @dataclass
 class Deps:
     """Collaborators of the batching services; anything not given is built from settings."""
@@ -78,6 +136,7 @@ class Deps:
     store: FileStore
     s3: Any
     publisher: EventPublisher
+    breaker: SealBreaker | None = None  # None: no breaker (every seal allowed)
 
     @classmethod
     def build(
@@ -86,13 +145,18 @@ class Deps:
         store: FileStore | None = None,
         s3: Any = None,
         publisher: EventPublisher | None = None,
+        breaker: SealBreaker | None = None,
     ) -> Deps:
         settings = settings or get_settings()
+        cfg = circuit.BreakerConfig(
+            settings.breaker_threshold, settings.breaker_window_seconds, settings.breaker_cooldown_seconds
+        )
         return cls(
             settings=settings,
             store=store or DynamoDBFileStore(aws.client("dynamodb"), settings.table_name),
             s3=s3 or aws.client("s3"),
             publisher=publisher or EventBridgePublisher(aws.client("events"), settings.event_bus_name),
+            breaker=breaker or TableSealBreaker(aws.client("dynamodb"), settings.table_name, cfg),
         )
 
 
@@ -106,7 +170,7 @@ class ArrivedFile:
 
 @dataclass(frozen=True)
 class SealOutcome:
-    status: str  # sealed | lost | empty | incomplete
+    status: str  # sealed | lost | empty | incomplete | paused (circuit breaker open: nothing claimed)
     manifest_id: str
     file_count: int = 0
     bytes: int = 0
@@ -153,7 +217,9 @@ def arrived_file(event_name: str, image: Mapping[str, Any] | None) -> ArrivedFil
 
 
 @tracer.capture_method(capture_response=False)
-def count_arrivals(records: Iterable[tuple[str, Mapping[str, Any] | None]], deps: Deps | None = None) -> CountResult:
+def count_arrivals(
+    records: Iterable[tuple[str, Mapping[str, Any] | None]], deps: Deps | None = None, now: datetime | None = None
+) -> CountResult:
     """Count new FILEs (records: event name + NewImage in DynamoDB JSON), then seal full batches.
 
     Permanent errors never raise (a raising record blocks its stream shard for 24 h); a file
@@ -184,9 +250,10 @@ def count_arrivals(records: Iterable[tuple[str, Mapping[str, Any] | None]], deps
             logger.error("count failed permanently", extra={"date_prefix": date_prefix, "error": str(exc)})
     count(FILES_COUNTED, result.counted)
     count(RECORDS_REJECTED, result.rejected)
+    gate = SealGate(deps.breaker, (now or datetime.now(UTC)).timestamp())
     for date_prefix in sorted({d for d, _ in groups}):
         try:
-            result.seals.extend(seal_full_batches(date_prefix, deps))
+            result.seals.extend(seal_full_batches(date_prefix, deps, gate))
         except ClientError as exc:
             if _is_transient(exc):
                 raise  # retried with the batch; the counts are already in and will not be added again
@@ -197,17 +264,24 @@ def count_arrivals(records: Iterable[tuple[str, Mapping[str, Any] | None]], deps
     return result
 
 
-def seal_full_batches(date_prefix: str, deps: Deps) -> list[SealOutcome]:
+def seal_full_batches(date_prefix: str, deps: Deps, gate: SealGate | None = None) -> list[SealOutcome]:
     """Seal batches of a date while its unsealed total is at a threshold; stop at a loss."""
     outcomes: list[SealOutcome] = []
     s = deps.settings
+    gate = gate or SealGate(deps.breaker, time.time())
     for _ in range(MAX_SEALS_PER_DATE):
         totals = deps.store.read_totals(date_prefix, s.shard_count)
         if not totals.is_open:
             deps.store.open_date(date_prefix)  # flush_stale finds the date from now on
         if not batch_is_full(totals, s.batch_max_files, s.batch_max_bytes):
             break
+        if not gate.allow():
+            # Breaker open: the files stay pending and counted; flush_stale or the next arrival
+            # seals them once it closes (or wins the probe).
+            outcomes.append(gate.paused(date_prefix, totals.seq))
+            break
         outcome = seal_next(date_prefix, totals, deps, reason="full")
+        gate.record(outcome)
         outcomes.append(outcome)
         if outcome.status != "sealed":
             break  # lost: the winner re-checks after it advances; empty/incomplete: nothing more to do now
@@ -402,6 +476,7 @@ def flush_stale(deps: Deps | None = None, now: datetime | None = None) -> list[S
     today = now.astimezone(UTC).date().isoformat()
     max_wait = timedelta(seconds=deps.settings.batch_max_wait_seconds)
     outcomes: list[SealOutcome] = []
+    gate = SealGate(deps.breaker, now.timestamp())
     for date_prefix in list(deps.store.open_dates()):
         past = date_prefix < today
         oldest = oldest_pending(date_prefix, deps)
@@ -409,7 +484,11 @@ def flush_stale(deps: Deps | None = None, now: datetime | None = None) -> list[S
             if oldest is None or (not past and now - parse_time(oldest.arrived_at) < max_wait):
                 break
             totals = deps.store.read_totals(date_prefix, deps.settings.shard_count)
+            if not gate.allow():
+                outcomes.append(gate.paused(date_prefix, totals.seq))  # the date stays open: nothing is closed
+                break
             outcome = seal_next(date_prefix, totals, deps, reason="end_of_day" if past else "stale", now=now)
+            gate.record(outcome)
             outcomes.append(outcome)
             if outcome.status not in ("sealed", "lost"):
                 break

@@ -34,6 +34,8 @@ FILES_PER_MANIFEST = "FilesPerManifest"
 SEAL_LATENCY = "SealLatency"
 SEALS_INCOMPLETE = "SealsIncomplete"
 EMIT_FAILURES = "ManifestReadyEmitFailures"
+SEALS_PAUSED = "SealsPaused"  # a batch was ready but the circuit breaker is open
+FILES_OUTSIDE_PREFIX = "FilesOutsidePrefix"
 
 
 def count(name: str, value: float = 1) -> None:

@@ -58,6 +58,7 @@ class Settings:
     batch_max_wait_seconds: int = 900
     ttl_days: int = 30
     input_prefix: str = ""
+    input_bucket: str = ""  # empty: any bucket's notifications are tracked (no check)
     manifest_prefix: str = "manifests"
     allowed_suffixes: tuple[str, ...] = tuple(DEFAULT_SUFFIXES.split(","))
     max_attempts: int = 3
@@ -85,6 +86,7 @@ class Settings:
             batch_max_wait_seconds=_int(env, "BATCH_MAX_WAIT_SECONDS", 900, minimum=0),
             ttl_days=_int(env, "TTL_DAYS", 30),
             input_prefix=env.get("INPUT_PREFIX", ""),
+            input_bucket=env.get("INPUT_BUCKET", ""),
             manifest_prefix=env.get("MANIFEST_PREFIX", "manifests"),
             allowed_suffixes=_suffixes(env, "ALLOWED_SUFFIXES", DEFAULT_SUFFIXES),
             max_attempts=_int(env, "MAX_ATTEMPTS", 3),

@@ -6,6 +6,14 @@ Chalice cannot report partial batch failures (it does not set ReportBatchItemFai
 - PERMANENT per-message errors (not JSON, not an S3 event, malformed record) never raise: the
   raw body goes to the ingest DLQ with a ``reason`` attribute, and the good neighbours in the
   same batch are tracked and deleted normally.
+
+Scope: with INPUT_BUCKET set, a notification about any other bucket (a misrouted notification,
+a second bucket wired to the queue by mistake) is a permanent error of configuration: the
+message goes to the ingest DLQ with reason ``unexpected_bucket`` (visible, redrivable once the
+setting or the wiring is fixed) and none of its records is tracked. Keys of the right bucket
+outside INPUT_PREFIX are ignored and counted (``outside_prefix``, metric FilesOutsidePrefix),
+not dead-lettered: a bucket-wide notification legitimately carries other prefixes' objects, and
+a DLQ full of them would hide real poison messages.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from chalicelib.file_store import FileStore, TrackedFile
 from chalicelib.observability import (
     DUPLICATE_DELIVERIES,
     FILES_IGNORED,
+    FILES_OUTSIDE_PREFIX,
     FILES_SKIPPED,
     FILES_TRACKED,
     MESSAGES_DEAD_LETTERED,
@@ -77,6 +86,7 @@ class TrackResult:
     duplicates: int = 0
     skipped: int = 0  # zero-byte objects: recorded, never converted
     ignored: int = 0  # wrong suffix or outside the input prefix, other event types
+    outside_prefix: int = 0  # of those ignored: keys outside INPUT_PREFIX
     test_events: int = 0
     dead_lettered: list[str] = field(default_factory=list)  # message ids
 
@@ -99,10 +109,29 @@ def to_tracked_file(obj: S3ObjectCreated, settings: Settings) -> TrackedFile:
     )
 
 
+UNEXPECTED_BUCKET = "unexpected_bucket"  # DLQ reason: a notification about a bucket other than INPUT_BUCKET
+
+
+def is_expected_bucket(obj: S3ObjectCreated, settings: Settings) -> bool:
+    return not settings.input_bucket or obj.bucket == settings.input_bucket
+
+
+def is_inside_prefix(obj: S3ObjectCreated, settings: Settings) -> bool:
+    return not settings.input_prefix or obj.key.startswith(settings.input_prefix)
+
+
 def is_wanted(obj: S3ObjectCreated, settings: Settings) -> bool:
-    if settings.input_prefix and not obj.key.startswith(settings.input_prefix):
-        return False
-    return has_allowed_suffix(obj.key, settings.allowed_suffixes)
+    return is_inside_prefix(obj, settings) and has_allowed_suffix(obj.key, settings.allowed_suffixes)
+
+
+def _dead_letter(
+    message: SqsMessage, reason: str, sink: DeadLetterSink | None, settings: Settings, result: TrackResult
+) -> DeadLetterSink:
+    sink = sink or SqsDeadLetterSink(aws.client("sqs"), settings.ingest_dlq_url)
+    sink.send(message, reason)  # raises on failure: then the batch is retried
+    result.dead_lettered.append(message.message_id)
+    logger.warning("message sent to ingest DLQ", extra={"message_id": message.message_id, "reason": reason})
+    return sink
 
 
 @tracer.capture_method(capture_response=False)
@@ -120,14 +149,15 @@ def track_messages(
         try:
             parsed = parse_message(message.body)
         except PermanentMessageError as exc:
-            if dead_letters is None:
-                dead_letters = SqsDeadLetterSink(aws.client("sqs"), settings.ingest_dlq_url)
-            dead_letters.send(message, str(exc))  # raises on failure: then the batch is retried
-            result.dead_lettered.append(message.message_id)
-            logger.warning("message sent to ingest DLQ", extra={"message_id": message.message_id, "reason": str(exc)})
+            dead_letters = _dead_letter(message, str(exc), dead_letters, settings, result)
             continue
         if parsed.is_test_event:
             result.test_events += 1
+            continue
+        foreign = sorted({o.bucket for o in parsed.objects if not is_expected_bucket(o, settings)})
+        if foreign:
+            logger.warning("notification for another bucket", extra={"buckets": foreign[:5]})
+            dead_letters = _dead_letter(message, UNEXPECTED_BUCKET, dead_letters, settings, result)
             continue
         result.ignored += parsed.other_events
         for obj in parsed.objects:
@@ -136,6 +166,7 @@ def track_messages(
     count(DUPLICATE_DELIVERIES, result.duplicates)
     count(FILES_SKIPPED, result.skipped)
     count(FILES_IGNORED, result.ignored)
+    count(FILES_OUTSIDE_PREFIX, result.outside_prefix)
     count(MESSAGES_DEAD_LETTERED, len(result.dead_lettered))
     logger.info(
         "tracked batch",
@@ -144,6 +175,7 @@ def track_messages(
             "duplicates": result.duplicates,
             "skipped": result.skipped,
             "ignored": result.ignored,
+            "outside_prefix": result.outside_prefix,
             "dead_lettered": len(result.dead_lettered),
         },
     )
@@ -153,6 +185,7 @@ def track_messages(
 def _track_one(obj: S3ObjectCreated, store: FileStore, settings: Settings, result: TrackResult) -> None:
     if not is_wanted(obj, settings):
         result.ignored += 1
+        result.outside_prefix += 0 if is_inside_prefix(obj, settings) else 1
         logger.debug("ignored object", extra={"bucket": obj.bucket, "key": obj.key})
         return
     record = to_tracked_file(obj, settings)

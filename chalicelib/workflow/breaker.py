@@ -141,11 +141,22 @@ def record_success(client: Any, table: str, now: float) -> BreakerState:
     return new
 
 
-def allow_seal(client: Any, table: str, now: float, cfg: BreakerConfig) -> bool:
-    """For the sealer: may a manifest be sealed now? Closed: yes. Open: no, until the cool-down
-    passes; then exactly one caller gets True (the half-open probe)."""
+PERMIT_CLOSED = "closed"  # seal as usual
+PERMIT_PROBE = "probe"  # this caller won the half-open probe: seal one manifest, no more
+PERMIT_DENIED = "denied"  # open (or a probe is out): seal nothing
+
+
+def seal_permit(client: Any, table: str, now: float, cfg: BreakerConfig) -> str:
+    """For the sealer: closed, probe (exactly one caller per cool-down wins it) or denied."""
     s = read_state(client, table)
     allowed, new = on_seal_request(s, now, cfg)
     if new is None:
-        return allowed
-    return _write(client, table, new, s.version)
+        return PERMIT_CLOSED if allowed else PERMIT_DENIED
+    # The probe is taken by the conditional write on ``version``: a racing sealer loses it.
+    return PERMIT_PROBE if _write(client, table, new, s.version) else PERMIT_DENIED
+
+
+def allow_seal(client: Any, table: str, now: float, cfg: BreakerConfig) -> bool:
+    """For the sealer: may a manifest be sealed now? Closed: yes. Open: no, until the cool-down
+    passes; then exactly one caller gets True (the half-open probe)."""
+    return seal_permit(client, table, now, cfg) != PERMIT_DENIED

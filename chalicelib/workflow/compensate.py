@@ -52,6 +52,11 @@ def plan_file(item: dict[str, Any], manifest_id: str, max_attempts: int, shard_c
         status_key=keys.pending_status_key(date, file_shard(item, shard_count)),
         set_attrs={"failed_manifest_id": manifest_id, "requeued_at": stamp},
         add_attempts=1,
+        # Back to pending: the date reopens (flush_stale must see it again, even a closed past
+        # date) and the file leaves the sealed totals its manifest added it to, so the re-seal
+        # adds it once more without sealed_files drifting above the counted files.
+        reopen_date=date,
+        unseal_bytes=int(item.get("size") or 0),
     )
 
 

@@ -2,7 +2,9 @@
 human. Every action is logged and counted; each one is idempotent, so overlapping runs are safe.
 
 - MANIFEST ``sealing``/``sealed`` older than RECOVER_AFTER_SECONDS: the seal or its ManifestReady
-  never completed -> ``batching.resume_seal`` finishes the seal and (re-)emits the event.
+  never completed -> ``batching.resume_seal`` finishes the seal and (re-)emits the event. A
+  ``sealing`` item still inside the sealer's lease (SEAL_LEASE_SECONDS, which can exceed
+  RECOVER_AFTER_SECONDS) may have a live owner: it is skipped (``skipped``), not an error.
 - MANIFEST ``running`` whose execution failed, was aborted, timed out or does not exist ->
   compensate it as its execution would have (same code, same ownership check).
 - FILE ``claimed#<id>`` whose MANIFEST item does not exist -> back to ``pending`` (the claim was
@@ -16,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import keys
@@ -37,6 +40,7 @@ class RecoverReport:
     compensated: int = 0
     released: int = 0
     errors: int = 0
+    skipped: int = 0  # sealing manifests whose sealer's lease still runs: the next run retries
     actions: list[str] = field(default_factory=list)
 
     def note(self, action: str) -> None:
@@ -44,13 +48,20 @@ class RecoverReport:
         log.warning("recover: %s", action)
 
     def counts(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("resumed", "reemitted", "compensated", "released", "errors")}
+        return {k: getattr(self, k) for k in ("resumed", "reemitted", "compensated", "released", "errors", "skipped")}
 
 
-def _default_resume(manifest_id: str) -> Any:
+def _default_resume(manifest_id: str, now: float) -> Any:
     from chalicelib import batching  # control plane's finisher: seals and emits ManifestReady
 
-    return batching.resume_seal(manifest_id)
+    # recover's clock, not the wall clock: the lease check must agree with the age check above.
+    return batching.resume_seal(manifest_id, now=datetime.fromtimestamp(now, UTC))
+
+
+def _is_busy(exc: Exception) -> bool:
+    from chalicelib.batching import SealBusyError
+
+    return isinstance(exc, SealBusyError)
 
 
 def execution_status(sfn: Any, execution_arn: str) -> str:
@@ -70,7 +81,7 @@ def recover(
     s3: Any,
     sns: Any,
     now: float | None = None,
-    resume_seal: Callable[[str], Any] = _default_resume,
+    resume_seal: Callable[[str, float], Any] = _default_resume,
 ) -> RecoverReport:
     now = time.time() if now is None else now
     report = RecoverReport()
@@ -83,8 +94,12 @@ def recover(
             if now - since < threshold:
                 continue
             try:
-                outcome = resume_seal(mid)
+                outcome = resume_seal(mid, now)
             except Exception as exc:
+                if _is_busy(exc):
+                    report.skipped += 1
+                    report.note(f"{mid}: skipped: lease running ({exc})")
+                    continue
                 report.errors += 1
                 report.note(f"{mid}: resume of {status} manifest failed: {type(exc).__name__}: {exc}")
                 continue
@@ -147,6 +162,9 @@ def recover(
                 status=keys.PENDING,
                 status_key=keys.pending_status_key(file_date(f, mid), file_shard(f, settings.shard_count)),
                 set_attrs={"released_at": stamp, "released_from": mid},
+                # Reopen the date so flush_stale seals them; no unseal: a claim without a
+                # MANIFEST item never reached advance_seal, so it is not in the sealed totals.
+                reopen_date=file_date(f, mid),
             )
             for f in files
         ]

@@ -45,6 +45,12 @@ class FileUpdate:
     status_key: str
     set_attrs: dict[str, Any]
     add_attempts: int = 0
+    # The file goes back to pending: its date's SEAL item is reopened (put back on flush_stale's
+    # open-dates list, what batching.reopen_date does) in the same transaction as the move.
+    reopen_date: str = ""
+    # ...and the file was in that date's sealed totals (its manifest advanced SEAL): it leaves
+    # them again, so ``files - sealed_files`` keeps equalling what is really unsealed.
+    unseal_bytes: int | None = None
 
 
 class WorkflowStore:
@@ -177,8 +183,11 @@ class WorkflowStore:
         Each file update is conditional on the file still being ``claimed#<manifest_id>``, so a
         retried Finalize or Compensate never counts a file twice (attempts + 1 happens once).
         With ``owner_execution_arn`` every transaction also checks that this execution still owns
-        the running manifest. Returns how many files moved."""
-        per_tx = TRANSACT_MAX - (1 if owner_execution_arn else 0)
+        the running manifest. Files returning to pending reopen their date (and leave its sealed
+        totals) in the same transaction, so a file can never be pending on a closed date, nor
+        be subtracted twice. Returns how many files moved."""
+        reopened = {u.reopen_date for u in updates if u.reopen_date}
+        per_tx = max(1, TRANSACT_MAX - (1 if owner_execution_arn else 0) - len(reopened))
         moved = 0
         for start in range(0, len(updates), per_tx):
             chunk = list(updates[start : start + per_tx])
@@ -191,6 +200,7 @@ class WorkflowStore:
         attempt = 0
         while chunk:
             actions = [self._file_action(manifest_id, u) for u in chunk]
+            actions.extend(self._reopen_actions(chunk))  # after the files, before the owner check (last)
             if owner:
                 actions.append(self._owner_check(manifest_id, owner))
             try:
@@ -242,6 +252,35 @@ class WorkflowStore:
                 "ExpressionAttributeValues": _values(values),
             }
         }
+
+    def _reopen_actions(self, chunk: Sequence[FileUpdate]) -> list[dict[str, Any]]:
+        """One SEAL update per date that files of this chunk return to."""
+        per_date: dict[str, list[int]] = {}
+        for u in chunk:
+            if u.reopen_date:
+                files_bytes = per_date.setdefault(u.reopen_date, [0, 0])
+                if u.unseal_bytes is not None:
+                    files_bytes[0] += 1
+                    files_bytes[1] += u.unseal_bytes
+        return [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": to_item({"pk": keys.counter_pk(date), "sk": keys.SEAL_SK}),
+                    # No condition: reopening is always safe, and the ADD of a negative count
+                    # happens exactly once because it commits or fails with the conditional file
+                    # moves of this same transaction (a retry finds those files moved already).
+                    "UpdateExpression": (
+                        "SET gsi1pk = :open, gsi1sk = :d, date_prefix = :d, seq = if_not_exists(seq, :z) "
+                        "REMOVE closed_at ADD sealed_files :f, sealed_bytes :b"
+                    ),
+                    "ExpressionAttributeValues": _values(
+                        {":open": keys.OPEN_DATES, ":d": date, ":z": 0, ":f": -files, ":b": -nbytes}
+                    ),
+                }
+            }
+            for date, (files, nbytes) in sorted(per_date.items())
+        ]
 
     def _owner_check(self, manifest_id: str, execution_arn: str) -> dict[str, Any]:
         return {

@@ -42,6 +42,7 @@ def collect(store: Any, sqs: Any, s: Any, now: float) -> dict[str, Any]:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
             dlqs[name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
     state = breaker.read_state(store.client, store.table)
+    cfg = breaker.BreakerConfig(s.breaker_threshold, s.breaker_window_seconds, s.breaker_cooldown_seconds)
     by_date: dict[str, dict[str, int]] = {}
     for (date, status), n in sorted(files.items()):
         by_date.setdefault(date, {})[status] = n
@@ -50,8 +51,24 @@ def collect(store: Any, sqs: Any, s: Any, now: float) -> dict[str, Any]:
         "manifests": dict(sorted(manifests.items())),
         "oldest_pending_age_seconds": None if oldest is None else int(now - oldest),
         "dlq_depths": dlqs,
-        "breaker": {"state": state.state, "recent_failures": len(state.failures)},
+        "breaker": {"state": state.state, "recent_failures": len(state.failures), **sealing_of(state, cfg, now)},
     }
+
+
+def sealing_of(state: Any, cfg: Any, now: float) -> dict[str, Any]:
+    """What the breaker means for sealing now (pure): ``sealing`` is ``normal``, ``paused`` (open,
+    cooling down), ``probe_due`` (the next seal attempt takes the half-open probe) or ``probing``
+    (one probe manifest is out; its success closes the breaker); ``next_probe_in_seconds`` while
+    paused or probing."""
+    from chalicelib.workflow import breaker
+
+    if state.state == breaker.CLOSED:
+        return {"sealing": "normal", "next_probe_in_seconds": None}
+    since = state.opened_at if state.state == breaker.OPEN else state.probe_at
+    left = max(0, int(since + cfg.cooldown_seconds - now))
+    if left == 0:
+        return {"sealing": "probe_due", "next_probe_in_seconds": 0}
+    return {"sealing": "paused" if state.state == breaker.OPEN else "probing", "next_probe_in_seconds": left}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -72,5 +89,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"oldest pending: {'none' if age is None else f'{age}s'}")
     print("DLQ depths: " + ("  ".join(f"{k}={v}" for k, v in report["dlq_depths"].items()) or "no DLQ configured"))
     b = report["breaker"]
-    print(f"circuit breaker: {b['state']} ({b['recent_failures']} recent failures)")
+    line = f"circuit breaker: {b['state']} ({b['recent_failures']} recent failures), sealing {b['sealing']}"
+    if b["next_probe_in_seconds"]:
+        line += f", next probe in {b['next_probe_in_seconds']}s"
+    print(line)
     return 0

@@ -28,7 +28,12 @@ def test_status_replay_redrive_recover(workflow: Workflow, capsys: pytest.Captur
     assert status["files_by_date"][DATE] == {"converted": 3, "pending": 2}
     assert status["manifests"] == {"failed": 1, "succeeded": 1}
     assert status["dlq_depths"] == {"events": 0}
-    assert status["breaker"] == {"state": "closed", "recent_failures": 1}
+    assert status["breaker"] == {
+        "state": "closed",
+        "recent_failures": 1,
+        "sealing": "normal",
+        "next_probe_in_seconds": None,
+    }
     assert status["oldest_pending_age_seconds"] > 0
 
     # one manifest, replay-marked: reruns and replaces its output

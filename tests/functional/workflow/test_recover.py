@@ -85,6 +85,7 @@ def test_crash_between_manifest_write_and_put_events_is_reemitted(workflow: Work
         "compensated": 0,
         "released": 0,
         "errors": 0,
+        "skipped": 0,
     }
 
 
