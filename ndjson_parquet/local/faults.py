@@ -1,0 +1,347 @@
+"""Seeded, reproducible fault injection for the local runtime (tests and campaigns only).
+
+Production code has no fault hooks. The one seam is botocore's event system on the shared
+clients of ``chalicelib.aws.clients``: a ``FaultPlan`` registers ``before-parameter-build`` /
+``before-call`` / ``after-call`` / ``before-send`` handlers on them, so an injected fault is an
+exception (or a response) exactly where a real one would surface:
+
+- a *crash* at a boundary is an ``InjectedCrash`` raised by the handler of that API call:
+  ``after`` points raise once the call's effect is durable, ``before`` points before it is sent;
+- *throttling* is a ``ClientError`` (``ProvisionedThroughputExceededException`` for DynamoDB,
+  ``ThrottlingException`` elsewhere) raised before the call, i.e. a throttle that outlasted the
+  SDK's own retries (the hard case: the handler sees it);
+- a PutEvents *partial failure* short-circuits the call (before-call) with a 200 response whose
+  ``FailedEntryCount`` is 1 (the event is not delivered); a *lost ack* lets the event through and
+  rewrites the parsed answer to say it failed (delivered, but the caller believes it was not).
+
+The parts AWS plays that are not API calls of our clients are wrapped by the runtime through the
+plan's ``wrap_*`` methods: Lambda event-source deliveries (each batch delivered 1-3 times,
+shuffled), the Step Functions Lambda tasks (crash after a task's effect), the Glue runner
+(failure before / crash after the job's work) and the rule's StartExecution (start failure).
+
+Every decision comes from ``random.Random(seed)``, so a seed replays the same plan; the order of
+calls can still vary with thread timing, so a replay is "the same faults", not the same trace.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+class InjectedCrash(Exception):
+    """A step died at a fault point (what a Lambda timeout, OOM or kill looks like to the caller)."""
+
+
+class InjectedGlueFailure(Exception):
+    """The Glue job run failed (injected)."""
+
+
+class InjectedStartFailure(Exception):
+    """StartExecution from the EventBridge rule failed (injected)."""
+
+
+# --- fault points ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiPoint:
+    """A fault point on an API call of the shared clients: service, operation, when, and a
+    predicate on the call's parameters (and the task step it runs in, if any)."""
+
+    service: str  # botocore service name: dynamodb, s3, events, sqs, sns, stepfunctions
+    operations: tuple[str, ...]
+    when: str  # "before" | "after"
+    matches: Callable[[dict[str, Any], str], bool] = lambda params, step: True
+
+
+def _attr(params: dict[str, Any], section: str, name: str) -> str:
+    value = (params.get(section) or {}).get(name) or {}
+    return str(value.get("S", "")) if isinstance(value, dict) else ""
+
+
+def _is_file_put(p: dict[str, Any], step: str) -> bool:
+    return _attr(p, "Item", "sk") == "FILE"
+
+
+def _is_counter_add(p: dict[str, Any], step: str) -> bool:
+    return _attr(p, "Key", "pk").startswith("COUNTER#") and "ADD" in str(p.get("UpdateExpression", ""))
+
+
+def _is_seal_win(p: dict[str, Any], step: str) -> bool:
+    return _attr(p, "Item", "sk") == "MANIFEST" and _attr(p, "Item", "status") == "sealing"
+
+
+def _is_manifest_write(p: dict[str, Any], step: str) -> bool:
+    import os
+
+    return p.get("Bucket") == os.environ.get("MANIFEST_BUCKET")
+
+
+def _in_step(name: str) -> Callable[[dict[str, Any], str], bool]:
+    return lambda p, step: step == name
+
+
+# Crash points named by the boundary they cut (the issue's list). Each is "the step dies here".
+CRASH_POINTS: dict[str, ApiPoint] = {
+    "after_file_put": ApiPoint("dynamodb", ("PutItem",), "after", _is_file_put),
+    "after_counter_add": ApiPoint("dynamodb", ("UpdateItem",), "after", _is_counter_add),
+    "after_seal_win": ApiPoint("dynamodb", ("PutItem",), "after", _is_seal_win),
+    "between_claim_and_manifest_write": ApiPoint("s3", ("PutObject",), "before", _is_manifest_write),
+    "between_manifest_write_and_put_events": ApiPoint("events", ("PutEvents",), "before"),
+    "inside_finalize": ApiPoint("dynamodb", ("TransactWriteItems", "UpdateItem"), "after", _in_step("finalize")),
+    "inside_compensate": ApiPoint("dynamodb", ("TransactWriteItems", "UpdateItem"), "after", _in_step("compensate")),
+}
+# Points that are not API calls of the shared clients (wrapped by the runtime).
+WRAPPED_POINTS = ("after_claim_run", "before_glue", "after_glue")
+ALL_CRASH_POINTS = tuple(CRASH_POINTS) + WRAPPED_POINTS
+# Other fault kinds, by name.
+GLUE_FAILURE = "glue_failure"
+START_FAILURE = "sfn_start_failure"
+PUT_EVENTS_PARTIAL = "put_events_partial_failure"
+PUT_EVENTS_LOST_ACK = "put_events_lost_ack"
+THROTTLE = "throttle"
+DUPLICATE = "duplicate_delivery"
+ALL_KINDS = (*ALL_CRASH_POINTS, GLUE_FAILURE, START_FAILURE, PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK)
+
+
+@dataclass
+class Fault:
+    """Fire at a point: skip the first ``skip`` matching events, then fire ``times`` times, each
+    with ``probability``."""
+
+    point: str
+    skip: int = 0
+    times: int = 1
+    probability: float = 1.0
+    seen: int = 0
+    fired: int = 0
+
+
+@dataclass
+class FaultPlan:
+    seed: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    throttle_rate: float = 0.0  # fraction of calls of the shared clients throttled
+    throttle_cap: int = 0  # at most this many throttles per plan
+    duplicate_rate: float = 0.0  # chance a delivered batch is delivered 2-3 times (shuffled)
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        unknown = [f.point for f in self.faults if f.point not in ALL_KINDS]
+        if unknown:
+            raise ValueError(f"unknown fault points: {unknown}; known: {', '.join(ALL_KINDS)}")
+        self._rng = random.Random(self.seed)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._installed: list[Any] = []
+
+    # --- construction --------------------------------------------------------------------
+    @classmethod
+    def crash_at(cls, point: str, seed: int = 0, skip: int = 0, times: int = 1) -> FaultPlan:
+        return cls(seed=seed, faults=[Fault(point, skip=skip, times=times)])
+
+    @classmethod
+    def random(cls, seed: int) -> FaultPlan:
+        """A randomized scenario: 1-4 crash points, maybe Glue/start/PutEvents failures,
+        maybe throttling and duplicate deliveries. Budgets stay below MAX_ATTEMPTS (3) failures
+        of one file and the circuit breaker's threshold (5), so every fault is recoverable."""
+        rng = random.Random(seed)
+        faults = [Fault(p, skip=rng.randint(0, 2), times=1) for p in rng.sample(ALL_CRASH_POINTS, rng.randint(1, 4))]
+        for kind in (GLUE_FAILURE, START_FAILURE, PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK):
+            if rng.random() < 0.3:
+                faults.append(Fault(kind, skip=rng.randint(0, 2), times=1))
+        throttle = rng.random() < 0.5
+        return cls(
+            seed=seed,
+            faults=faults,
+            throttle_rate=round(rng.uniform(0.005, 0.04), 3) if throttle else 0.0,
+            throttle_cap=rng.randint(1, 8) if throttle else 0,
+            duplicate_rate=rng.choice([0.0, 0.5, 1.0]),
+        )
+
+    def describe(self) -> str:
+        parts = [f"{f.point}(skip={f.skip},times={f.times})" for f in self.faults]
+        if self.throttle_cap:
+            parts.append(f"throttle(rate={self.throttle_rate},cap={self.throttle_cap})")
+        if self.duplicate_rate:
+            parts.append(f"duplicates(rate={self.duplicate_rate})")
+        return f"seed={self.seed}: " + ", ".join(parts or ["no faults"])
+
+    @property
+    def total_injected(self) -> int:
+        return sum(self.injected.values())
+
+    # --- decisions -----------------------------------------------------------------------
+    def _fire(self, point: str) -> bool:
+        """One matching event at ``point``: does a fault fire now? (counts it if so)"""
+        with self._lock:
+            for fault in self.faults:
+                if fault.point != point or fault.fired >= fault.times:
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.skip or self._rng.random() >= fault.probability:
+                    continue
+                fault.fired += 1
+                self.injected[point] += 1
+                return True
+        return False
+
+    def _throttle(self) -> bool:
+        with self._lock:
+            if self.injected[THROTTLE] >= self.throttle_cap or self._rng.random() >= self.throttle_rate:
+                return False
+            self.injected[THROTTLE] += 1
+            return True
+
+    @property
+    def step(self) -> str:
+        return getattr(self._local, "step", "")
+
+    # --- the botocore seam ---------------------------------------------------------------
+    def install(self, registry: Any, services: Iterable[str] = ("dynamodb", "s3", "events", "sqs", "sns")) -> None:
+        """Register the plan's handlers on the registry's clients (created now if needed).
+        Call after the registry was (re)configured; ``uninstall`` removes them."""
+        for service in services:
+            client = registry.get(service)
+            events = client.meta.events
+            handlers = [
+                ("before-parameter-build", self._on_params),
+                ("before-call", self._on_before_call),
+                ("after-call", self._on_after_call),
+            ]
+            for event, handler in handlers:
+                events.register(f"{event}.{client.meta.service_model.service_id.hyphenize()}", handler)
+                self._installed.append((events, f"{event}.{client.meta.service_model.service_id.hyphenize()}", handler))
+
+    def uninstall(self) -> None:
+        for events, name, handler in self._installed:
+            events.unregister(name, handler)
+        self._installed.clear()
+
+    def _on_params(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        service, op = model.service_model.service_name, model.name
+        decided: list[tuple[str, str]] = []
+        for name, point in CRASH_POINTS.items():
+            matched = point.service == service and op in point.operations and point.matches(params, self.step)
+            if matched and self._fire(name):
+                decided.append((point.when, name))
+        if service == "events" and op == "PutEvents":
+            if self._fire(PUT_EVENTS_PARTIAL):
+                decided.append(("send", PUT_EVENTS_PARTIAL))
+            elif self._fire(PUT_EVENTS_LOST_ACK):
+                decided.append(("after", PUT_EVENTS_LOST_ACK))
+        if self.throttle_cap and self._throttle():
+            decided.append(("before", THROTTLE))
+        context["ndjson_faults"] = decided
+
+    def _on_before_call(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        for when, name in context.get("ndjson_faults", ()):
+            if when != "before":
+                continue
+            if name == THROTTLE:
+                code = (
+                    "ProvisionedThroughputExceededException"
+                    if model.service_model.service_name == "dynamodb"
+                    else "ThrottlingException"
+                )
+                error = {"Code": code, "Message": "injected throttle"}
+                raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, model.name)
+            raise InjectedCrash(f"injected crash {name} (before {model.name})")
+        if ("send", PUT_EVENTS_PARTIAL) in context.get("ndjson_faults", ()):
+            # Returning (http, parsed) from before-call short-circuits the request: the event is
+            # never sent, and PutEvents answers 200 with the entry failed, as EventBridge does.
+            parsed = {
+                "FailedEntryCount": 1,
+                "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected partial failure"}],
+            }
+            return _Http(200), parsed
+        return None
+
+    def _on_after_call(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        for when, name in context.get("ndjson_faults", ()):
+            if when != "after":
+                continue
+            if name == PUT_EVENTS_LOST_ACK:
+                entries = parsed.get("Entries") or [{}]
+                parsed["FailedEntryCount"] = len(entries)
+                parsed["Entries"] = [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected lost ack"}] * len(
+                    entries
+                )
+                continue
+            raise InjectedCrash(f"injected crash {name} (after {model.name})")
+
+    # --- wrappers for the parts the runtime plays ----------------------------------------
+    def wrap_delivery(self, handle: Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
+        """An event-source mapping that delivers each batch 1-3 times, in shuffled order (the
+        handler must be idempotent; a raising delivery propagates, so the batch is retried)."""
+
+        def deliver(batch: list[Any]) -> Any:
+            with self._lock:
+                copies = 1
+                if self.duplicate_rate and self._rng.random() < self.duplicate_rate:
+                    copies = self._rng.choice([2, 3])
+                    self.injected[DUPLICATE] += copies - 1
+                orders = []
+                for _ in range(copies):
+                    order = list(batch)
+                    if self.duplicate_rate:
+                        self._rng.shuffle(order)
+                    orders.append(order)
+            result = None
+            for order in orders:
+                result = handle(order)
+            return result
+
+        return deliver
+
+    def wrap_task(self, name: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """A Step Functions Lambda task: API faults inside it know its name (``inside_finalize``),
+        and ``after_<name>`` crashes it once its effect is done."""
+
+        def task(event: Any) -> Any:
+            previous = self.step
+            self._local.step = name
+            try:
+                result = handler(event)
+            finally:
+                self._local.step = previous
+            if f"after_{name}" in ALL_CRASH_POINTS and self._fire(f"after_{name}"):
+                raise InjectedCrash(f"injected crash after_{name}")
+            return result
+
+        return task
+
+    def wrap_glue(self, runner: Callable[[dict[str, str]], None]) -> Callable[[dict[str, str]], None]:
+        def run(arguments: dict[str, str]) -> None:
+            if self._fire(GLUE_FAILURE):
+                raise InjectedGlueFailure("injected Glue job failure")
+            if self._fire("before_glue"):
+                raise InjectedCrash("injected crash before_glue")
+            runner(arguments)
+            if self._fire("after_glue"):
+                raise InjectedCrash("injected crash after_glue (the job's output is committed)")
+
+        return run
+
+    def wrap_start(self, start: Callable[..., str]) -> Callable[..., str]:
+        def start_execution(*args: Any, **kwargs: Any) -> str:
+            if self._fire(START_FAILURE):
+                raise InjectedStartFailure("injected StartExecution failure")
+            return start(*args, **kwargs)
+
+        return start_execution
+
+
+@dataclass(frozen=True)
+class _Http:
+    """The bit of an HTTP response botocore reads after a short-circuited call."""
+
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,81 @@
+"""Fault-injection scenarios: one moto server and one warm SparkSession for the whole session.
+
+``make test`` runs the fixed scenarios (not marked chaos); ``make chaos SEEDS=N`` runs N
+randomized ones (``-m chaos --seeds N``); ``--seed S`` replays one randomized seed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ndjson_parquet.local.faults import FaultPlan
+from ndjson_parquet.local.runtime import LocalPipeline, RunOptions, SharedServices, shared_services
+from tests.chaos.invariants import check_invariants, write_scenario_input
+
+CHAOS_SEED_BASE = 1000  # randomized seeds: 1000, 1001, ... (the fixed suite uses 0-19)
+TOTALS: Counter[str] = Counter()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--seeds", type=int, default=200, help="randomized chaos scenarios to run")
+    parser.addoption("--seed", type=int, default=None, help="replay one randomized chaos seed")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "chaos_seed" in metafunc.fixturenames:
+        one = metafunc.config.getoption("--seed", default=None)
+        seeds = (
+            [one]
+            if one is not None
+            else [CHAOS_SEED_BASE + i for i in range(metafunc.config.getoption("--seeds", default=200))]
+        )
+        metafunc.parametrize("chaos_seed", seeds, ids=[f"seed{s}" for s in seeds])
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[SharedServices]:
+    with shared_services() as shared:
+        yield shared
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TOTALS["scenarios"]:
+        faults = ", ".join(f"{k}={v}" for k, v in sorted(TOTALS.items()) if k.startswith("fault:"))
+        terminalreporter.write_line(
+            f"chaos: {TOTALS['scenarios']} scenario(s), {TOTALS['faults']} fault(s) injected, "
+            f"{TOTALS['violations']} invariant violation(s) [{faults}]"
+        )
+
+
+def run_scenario(services: SharedServices, tmp: Path, plan: FaultPlan, input_seed: int, replay: str) -> None:
+    """Run the pipeline on a small input under ``plan``, then assert every invariant."""
+    write_scenario_input(tmp / "in", input_seed)
+    opts = RunOptions(
+        input_dir=tmp / "in",
+        output_dir=tmp / "out" / "parquet",
+        quarantine_dir=tmp / "out" / "quarantine",
+        batch_max_files=2,
+        shards=2,
+        idle_timeout_seconds=120,
+        recover_idle_seconds=2.0,
+        max_recovers=30,
+    )
+    run = LocalPipeline(opts, faults=plan)
+    run.run(shared=services)
+    violations = check_invariants(run, plan)
+    TOTALS["scenarios"] += 1
+    TOTALS["faults"] += plan.total_injected
+    TOTALS["violations"] += len(violations)
+    for kind, n in plan.injected.items():
+        TOTALS[f"fault:{kind}"] += n
+    logging.getLogger(__name__).info("%s: injected %s", plan.describe(), dict(plan.injected))
+    assert not violations, (
+        f"{len(violations)} invariant violation(s) with {plan.describe()} (injected {dict(plan.injected)}):\n  "
+        + "\n  ".join(violations)
+        + f"\nreplay: {replay}"
+    )

@@ -1,0 +1,144 @@
+"""Scenario inputs and the invariant check run after every fault-injection scenario.
+
+The check is independent of the pipeline's bookkeeping where it can be: the expected outcome of
+every input line comes from a strict reading of the input files (``glue.lines``), and the
+observed one from the Parquet rows and quarantine records on disk (their provenance columns),
+so a line that went missing, or was written twice, is named whatever the run summaries say.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+
+from chalicelib import keys
+from glue.lines import decompress, parse_lines
+from ndjson_parquet.local.faults import START_FAILURE, FaultPlan
+from ndjson_parquet.local.runtime import LocalPipeline, read_state
+
+BAD_LINES = (b"{not json", b"[1, 2]", b"'single'", b'{"a": 1} trailing', b"42", b'{"id": NaN}')
+
+
+def write_scenario_input(folder: Path, seed: int) -> None:
+    """3-6 small files (plain and .gz), each a few valid lines of one schema, some invalid lines
+    and blanks, so every line has exactly one right outcome: a row or a quarantine record."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(rng.randint(3, 6)):
+        lines: list[bytes] = []
+        for i in range(rng.randint(2, 8)):
+            roll = rng.random()
+            if roll < 0.15:
+                lines.append(rng.choice(BAD_LINES))
+            elif roll < 0.2:
+                lines.append(b"   ")
+            else:
+                lines.append(json.dumps({"id": i, "file": n, "v": rng.random(), "tag": f"t{i}"}).encode())
+        body = b"\n".join(lines) + b"\n"
+        name = f"dt=2026-01-0{1 + n % 2}/part-{n:02d}.ndjson"
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rng.random() < 0.3:
+            path.with_suffix(".ndjson.gz").write_bytes(gzip.compress(body))
+        else:
+            path.write_bytes(body)
+
+
+@dataclass(frozen=True)
+class Expected:
+    valid: frozenset[int]
+    bad: frozenset[int]
+    blank: int
+    lines: int
+
+
+def expected_outcome(path: Path) -> Expected:
+    parsed = parse_lines(decompress(path.read_bytes(), path.name))
+    return Expected(
+        frozenset(parsed.valid_line_numbers),
+        frozenset(q.line_number for q in parsed.quarantined),
+        parsed.blank,
+        parsed.lines,
+    )
+
+
+def _queue_depth(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def check_invariants(run: LocalPipeline, plan: FaultPlan | None = None, poison_messages: int = 0) -> list[str]:
+    """Every violated invariant, as a sentence; empty when the run kept every promise."""
+    violations = [f"run: {p}" for p in run.report.problems]
+    outputs = run.outputs
+
+    # No file pending or claimed, no manifest left open.
+    state = read_state(boto3.client("dynamodb"), outputs["TableName"])
+    for status, n in state.files_by_status.items():
+        if status not in (keys.CONVERTED, keys.SKIPPED):
+            violations.append(f"{n} file(s) ended {status}")
+    for status, n in state.manifests_by_status.items():
+        if status not in (keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED):
+            violations.append(f"{n} manifest(s) ended {status}")
+    succeeded = {m["manifest_id"] for m in state.manifest_items if m.get("status") == keys.MANIFEST_SUCCEEDED}
+
+    # Every valid line exactly one row, every bad line exactly one quarantine record, and no
+    # output at all from a manifest that did not succeed (a failed run's leftovers are duplicates).
+    rows: Counter[tuple[str, int]] = Counter()
+    for part in sorted(run.opts.output_dir.rglob("*.parquet")):
+        manifest = next((p.split("=", 1)[1] for p in part.parts if p.startswith("manifest=")), "?")
+        if manifest not in succeeded:
+            violations.append(f"Parquet file of manifest {manifest}, which did not succeed: {part.name}")
+        table = pq.read_table(part, columns=["_source_file", "_source_line"])
+        rows.update(
+            zip(table.column("_source_file").to_pylist(), table.column("_source_line").to_pylist(), strict=False)
+        )
+    quarantined: Counter[tuple[str, int]] = Counter()
+    for part in sorted(run.opts.quarantine.rglob("*.jsonl")):
+        manifest = next((p.split("=", 1)[1] for p in part.parts if p.startswith("manifest=")), "?")
+        if manifest not in succeeded:
+            violations.append(f"quarantine file of manifest {manifest}, which did not succeed: {part.name}")
+        for line in part.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                if not rec.get("reason"):
+                    violations.append(f"quarantine record without a reason: {rec.get('source_file')}")
+                quarantined[(rec["source_file"], int(rec["line_number"]))] += 1
+    for uri, source in sorted(run.uploaded.items()):
+        want = expected_outcome(source.path)
+        got_rows = {ln for (u, ln) in rows if u == uri}
+        got_bad = {ln for (u, ln) in quarantined if u == uri}
+        if got_rows != want.valid:
+            violations.append(
+                f"{uri}: rows for lines {sorted(got_rows ^ want.valid)} differ from the valid lines of the input"
+            )
+        if got_bad != want.bad:
+            violations.append(f"{uri}: quarantine for lines {sorted(got_bad ^ want.bad)} differs from the bad lines")
+    for what, counter in (("row", rows), ("quarantine record", quarantined)):
+        twice = [k for k, n in counter.items() if n > 1]
+        if twice:
+            violations.append(f"{len(twice)} line(s) written as a {what} more than once, e.g. {twice[0]}")
+        strangers = [k for k in counter if k[0] not in run.uploaded]
+        if strangers:
+            violations.append(f"{what}s of files never uploaded: {strangers[:3]}")
+
+    # DLQs empty, or holding exactly what the scenario put there on purpose.
+    sqs = boto3.client("sqs")
+    ingest = _queue_depth(sqs, outputs["IngestDlqUrl"])
+    if ingest != poison_messages:
+        violations.append(f"ingest DLQ holds {ingest} message(s), {poison_messages} poison input(s) sent")
+    starts = plan.injected[START_FAILURE] if plan else 0
+    events = _queue_depth(sqs, outputs["EventsDlqUrl"])
+    if events != starts:
+        violations.append(f"events DLQ holds {events} message(s), {starts} start failure(s) injected")
+    return violations
