@@ -27,8 +27,8 @@ def pump_sqs(
 ) -> int:
     """Deliver the queue's messages in batches of up to ``batch_size``; returns messages handled.
 
-    If ``handle`` raises, the batch is not deleted (it reappears after its visibility timeout,
-    as in Lambda) and the exception propagates."""
+    If ``handle`` raises, the batch is not deleted (it is made visible again at once, where
+    Lambda waits for its visibility timeout) and the exception propagates."""
     handled = batches = 0
     while max_batches is None or batches < max_batches:
         raw: list[dict[str, Any]] = []
@@ -41,7 +41,21 @@ def pump_sqs(
             raw.extend(got)
         if not raw:
             break
-        handle([SqsMessage(m["MessageId"], m["Body"]) for m in raw])
+        try:
+            handle([SqsMessage(m["MessageId"], m["Body"]) for m in raw])
+        except Exception:
+            # Lambda leaves a failed batch on the queue: it reappears after the visibility
+            # timeout (and counts towards maxReceiveCount). Locally it reappears at once.
+            for start in range(0, len(raw), _SQS_RECEIVE_MAX):
+                chunk = raw[start : start + _SQS_RECEIVE_MAX]
+                sqs.change_message_visibility_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                        for i, m in enumerate(chunk)
+                    ],
+                )
+            raise
         for start in range(0, len(raw), _SQS_RECEIVE_MAX):
             chunk = raw[start : start + _SQS_RECEIVE_MAX]
             sqs.delete_message_batch(

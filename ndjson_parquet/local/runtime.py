@@ -61,6 +61,11 @@ class RunOptions:
     keep_running: bool = False
     idle_timeout_seconds: float = 300.0
     suffixes: tuple[str, ...] = tuple(DEFAULT_SUFFIXES.split(","))
+    # The scheduler's stand-ins: recover runs after this many idle seconds, at most max_recovers
+    # times; a handler that keeps raising is retried (as Lambda does) up to max_handler_failures.
+    recover_idle_seconds: float = 20.0
+    max_recovers: int = 3
+    max_handler_failures: int = 25
 
     @property
     def quarantine(self) -> Path:
@@ -250,12 +255,38 @@ def glue_runner(get_spark: Callable[[], Any], default_arguments: dict[str, str],
     return run
 
 
+@dataclass(frozen=True)
+class SharedServices:
+    """One moto server and one warm SparkSession reused by many runs (test suites, campaigns):
+    each run starts from an empty moto account (``reset``) and redeploys the stack."""
+
+    endpoint: LocalEndpoint
+    get_spark: Callable[[], Any]
+
+    def reset(self) -> None:
+        import requests
+
+        requests.post(f"{self.endpoint.url}/moto-api/reset", timeout=30).raise_for_status()
+        resp = requests.post(
+            f"{self.endpoint.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=30
+        )
+        resp.raise_for_status()
+
+
+@contextmanager
+def shared_services(port: int = 0) -> Iterator[SharedServices]:
+    with moto_server(port=port) as endpoint, warm_spark() as get_spark:
+        yield SharedServices(endpoint, get_spark)
+
+
 class LocalPipeline:
     """One local run; ``run()`` returns the report (never raises for data problems: those are
-    listed in ``report.problems`` and make the exit code non-zero)."""
+    listed in ``report.problems`` and make the exit code non-zero). ``faults`` (tests only): a
+    ``ndjson_parquet.local.faults.FaultPlan`` installed on the handlers' clients for the run."""
 
-    def __init__(self, opts: RunOptions, progress: Progress | None = None) -> None:
+    def __init__(self, opts: RunOptions, progress: Progress | None = None, faults: Any = None) -> None:
         self.opts = opts
+        self.faults = faults
         self.progress = progress or (lambda _msg: None)
         self.report = RunReport(output=str(opts.output_dir), quarantine=str(opts.quarantine))
 
@@ -279,9 +310,22 @@ class LocalPipeline:
         except InputError as exc:
             raise RuntimeSetupError(str(exc)) from None
 
-    def run(self, on_ready: Callable[[LocalEndpoint], None] | None = None) -> RunReport:
+    def run(
+        self, on_ready: Callable[[LocalEndpoint], None] | None = None, shared: SharedServices | None = None
+    ) -> RunReport:
         files = self.preflight()
         started = time.perf_counter()
+        if shared is not None:
+            shared.reset()
+            try:
+                self._run_in(shared.endpoint, files, shared.get_spark)
+            finally:
+                if self.faults is not None:
+                    self.faults.uninstall()
+            self.report.elapsed_seconds = time.perf_counter() - started
+            if on_ready is not None:
+                on_ready(shared.endpoint)
+            return self.report
         with moto_server(port=self.opts.port) as endpoint, warm_spark() as get_spark:
             self._run_in(endpoint, files, get_spark)
             self.report.elapsed_seconds = time.perf_counter() - started
@@ -313,6 +357,10 @@ class LocalPipeline:
             self.progress("not created by moto (not needed to run locally): " + ", ".join(outputs.not_created))
         configure_handlers(outputs, self.opts)
         self.outputs = outputs
+        if self.faults is not None:
+            from chalicelib import aws
+
+            self.faults.install(aws.clients)
 
         import app as chalice_app
 
@@ -321,13 +369,18 @@ class LocalPipeline:
         for name in ("claim_run", "finalize", "compensate"):
             handler = getattr(chalice_app, name)
             fname = function_name(STAGE, name)
-            function_arns[name] = host.serve_lambda(fname, lambda event, h=handler, n=fname: h(event, _Context(n)))
+            task = lambda event, h=handler, n=fname: h(event, _Context(n))  # noqa: E731
+            if self.faults is not None:
+                task = self.faults.wrap_task(name, task)
+            function_arns[name] = host.serve_lambda(fname, task)
         self._deploy_state_machine(host, outputs, function_arns)
         glue = boto3.client("glue")
         job = glue.get_job(JobName=outputs["GlueJobName"])["Job"]
-        host.serve_glue_job(
-            outputs["GlueJobName"], glue_runner(get_spark, dict(job.get("DefaultArguments", {})), self.opts)
-        )
+        runner = glue_runner(get_spark, dict(job.get("DefaultArguments", {})), self.opts)
+        if self.faults is not None:
+            runner = self.faults.wrap_glue(runner)
+            host.start_execution = self.faults.wrap_start(host.start_execution)  # the rule's StartExecution
+        host.serve_glue_job(outputs["GlueJobName"], runner)
         events = boto3.client("events")
         bus = outputs["EventBusName"]
         for rule in events.list_rules(EventBusName=bus).get("Rules", []):
@@ -399,13 +452,36 @@ class LocalPipeline:
         def handle_stream(records: list[dict[str, Any]]) -> None:
             count({"Records": records}, _Context(f"ndjson-parquet-{STAGE}-count_arrivals"))
 
+        if self.faults is not None:  # duplicate and out-of-order deliveries
+            handle_sqs = self.faults.wrap_delivery(handle_sqs)
+            handle_stream = self.faults.wrap_delivery(handle_stream)
         stream = StreamPump(boto3.client("dynamodbstreams"), stream_arn, handle_stream)
         expected = len(self.uploaded)
         last_change = time.monotonic()
         last_line = ""
         flushes = recovers = 0
+        failures: dict[str, int] = {}
+
+        def attempt(what: str, step: Callable[[], Any]) -> Any:
+            """Run a handler step as Lambda would: an exception means the batch (or the scheduled
+            run) is retried later, not that the run is over; ``failures`` bounds it."""
+            try:
+                out = step()
+            except Exception as exc:
+                failures[what] = failures.get(what, 0) + 1
+                self.last_failure = f"{what} failed {failures[what]} time(s) in a row: {type(exc).__name__}: {exc}"
+                logging.getLogger(__name__).warning("%s (retried)", self.last_failure)
+                return None
+            failures[what] = 0
+            return out
+
         while True:
-            moved = pump_sqs(sqs, queue_url, handle_sqs, batch_size=100) + stream.pump()
+            moved = (attempt("track_files", lambda: pump_sqs(sqs, queue_url, handle_sqs, batch_size=100)) or 0) + (
+                attempt("count_arrivals", stream.pump) or 0
+            )
+            if max(failures.values(), default=0) > self.opts.max_handler_failures:
+                self.report.problems.append(f"gave up: {self.last_failure}")
+                return
             state = read_state(dynamodb, outputs["TableName"])
             line = self._progress_line(state, expected)
             if line != last_line:
@@ -423,14 +499,14 @@ class LocalPipeline:
                 # Input drained, nothing sealing or running: seal the remainder now, as the
                 # scheduled flush would after BATCH_MAX_WAIT_SECONDS.
                 later = datetime.now(UTC) + timedelta(seconds=int(os.environ["BATCH_MAX_WAIT_SECONDS"]) + 1)
-                flush_stale(now=later)
+                attempt("flush_stale", lambda t=later: flush_stale(now=t))
                 flushes += 1
                 last_change = time.monotonic()
                 continue
-            if idle > 20 and recovers < 3:
+            if idle > self.opts.recover_idle_seconds and recovers < self.opts.max_recovers:
                 # Something is stuck (a seal without an event, a dead execution): what the
                 # scheduled recover does, with its threshold already passed.
-                recover_from_settings(now=time.time() + 3600)
+                attempt("recover", lambda: recover_from_settings(now=time.time() + 3600))
                 recovers += 1
                 last_change = time.monotonic()
                 continue
