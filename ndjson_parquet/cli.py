@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 # Order shown in --help. A name whose module does not exist yet is simply not offered.
 COMMANDS = ("run", "generate", "status", "replay", "redrive", "recover", "backfill", "cost")
+# Commands that operate a deployed pipeline (or the local runtime's endpoint).
+OPERATOR_COMMANDS = frozenset({"status", "replay", "redrive", "recover", "backfill"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,13 +27,26 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
-        cmd.set_defaults(_module=module)
+        if name in OPERATOR_COMMANDS:
+            from ndjson_parquet.stack_env import add_aws_options
+
+            add_aws_options(cmd)
+        cmd.set_defaults(_module=module, _operator=name in OPERATOR_COMMANDS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args._operator:
+            from ndjson_parquet.stack_env import StackNotFoundError, apply_aws_options
+
+            try:
+                needs = getattr(args._module, "needs_stack", lambda _args: True)(args)
+                apply_aws_options(args, needs_stack=needs)
+            except StackNotFoundError as exc:
+                print(f"error: {exc}; pass --stage/--endpoint-url or set TABLE_NAME etc.", file=sys.stderr)
+                return 2
         return int(args._module.main(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
