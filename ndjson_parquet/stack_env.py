@@ -21,8 +21,11 @@ class StackNotFoundError(RuntimeError):
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where the pipeline runs")
-    group.add_argument("--stage", default=os.environ.get("NDJSON_PARQUET_STAGE", "dev"),
-                       help="stage whose stack (ndjson-parquet-<stage>) to use; `run --keep-running` uses 'local'")  # fmt: skip
+    group.add_argument(
+        "--stage",
+        default=os.environ.get("NDJSON_PARQUET_STAGE", "dev"),
+        help="stage whose stack (ndjson-parquet-<stage>) to use; `run --keep-running` uses 'local'",
+    )
     group.add_argument("--endpoint-url", help="AWS endpoint, e.g. the URL `run --keep-running` prints")
     group.add_argument("--profile", help="AWS profile (default: boto3's)")
     group.add_argument("--region", help="AWS region (default: boto3's)")

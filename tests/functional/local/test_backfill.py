@@ -10,7 +10,7 @@ from ndjson_parquet.cli import main as cli_main
 from tests.conftest import client
 
 
-def _drain(sqs, url: str) -> list[str]:  # noqa: ANN001
+def _drain(sqs, url: str) -> list[str]:
     bodies = []
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -29,7 +29,7 @@ def _identities(bodies: list[str]) -> set[tuple[str, str, str | None, int]]:
     return out
 
 
-def test_backfill_matches_real_notifications(aws: str, capsys) -> None:  # noqa: ANN001
+def test_backfill_matches_real_notifications(aws: str, capsys) -> None:
     # GIVEN a versioned, notified bucket with objects whose keys need URL-encoding
     s3, sqs = client("s3"), client("sqs")
     s3.create_bucket(Bucket="input-a")
@@ -68,11 +68,11 @@ def test_backfill_matches_real_notifications(aws: str, capsys) -> None:  # noqa:
     assert record["eventSource"] == "aws:s3" and record["eventName"].startswith("ObjectCreated")
 
 
-def _latest_version(s3, bucket: str, key: str) -> str:  # noqa: ANN001
+def _latest_version(s3, bucket: str, key: str) -> str:
     return s3.head_object(Bucket=bucket, Key=key)["VersionId"]
 
 
-def test_backfill_dry_run_sends_nothing(aws: str, capsys) -> None:  # noqa: ANN001
+def test_backfill_dry_run_sends_nothing(aws: str, capsys) -> None:
     s3, sqs = client("s3"), client("sqs")
     s3.create_bucket(Bucket="input-b")
     s3.put_object(Bucket="input-b", Key="a.ndjson", Body=b"{}\n")
@@ -83,7 +83,7 @@ def test_backfill_dry_run_sends_nothing(aws: str, capsys) -> None:  # noqa: ANN0
     assert _drain(sqs, q) == []
 
 
-def test_operator_command_without_stack_is_one_clear_error(aws: str, capsys, monkeypatch) -> None:  # noqa: ANN001
+def test_operator_command_without_stack_is_one_clear_error(aws: str, capsys, monkeypatch) -> None:
     monkeypatch.delenv("TABLE_NAME", raising=False)
     code = cli_main(["status", "--endpoint-url", aws, "--stage", "nosuch"])
     assert code == 2
