@@ -169,17 +169,11 @@ def configure_handlers(outputs: dict[str, str], opts: RunOptions) -> dict[str, s
     from chalicelib import aws
     from chalicelib.settings import get_settings
 
+    from ndjson_parquet.stack_env import environment_from_outputs
+
+    # The same output -> variable mapping the deploy writes into a stage's config.json.
     env = {
-        "TABLE_NAME": outputs["TableName"],
-        "MANIFEST_BUCKET": outputs["ManifestBucketName"],
-        "EVENT_BUS_NAME": outputs["EventBusName"],
-        "INGEST_DLQ_URL": outputs["IngestDlqUrl"],
-        "EVENTS_DLQ_URL": outputs["EventsDlqUrl"],
-        "STATE_MACHINE_ARN": outputs["StateMachineArn"],
-        "ALERTS_TOPIC_ARN": outputs["AlertsTopicArn"],
-        "OUTPUT_PATH": outputs["OutputPath"],
-        "QUARANTINE_PATH": outputs["QuarantinePath"],
-        "INPUT_PREFIX": outputs.get("InputPrefix", ""),
+        **environment_from_outputs(outputs),
         "SHARD_COUNT": str(opts.shards),
         "BATCH_MAX_FILES": str(opts.batch_max_files),
         "BATCH_MAX_WAIT_SECONDS": "900",
