@@ -168,7 +168,6 @@ def configure_handlers(outputs: dict[str, str], opts: RunOptions) -> dict[str, s
     names plus the run's batching options. Cached settings and clients are dropped."""
     from chalicelib import aws
     from chalicelib.settings import get_settings
-
     from ndjson_parquet.stack_env import environment_from_outputs
 
     # The same output -> variable mapping the deploy writes into a stage's config.json.
