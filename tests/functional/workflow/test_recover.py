@@ -174,3 +174,41 @@ def test_files_claimed_by_a_missing_manifest_go_back_to_pending(workflow: Workfl
             keys.pending_status_key(DATE, i % 4),
             0,
         )
+
+
+def test_sealing_manifest_is_skipped_inside_the_lease_then_resumed_and_converted(workflow: Workflow) -> None:
+    from chalicelib import batching
+    from chalicelib.dynamodb_store import DynamoDBFileStore
+    from chalicelib.file_store import TrackedFile
+    from chalicelib.workflow.timeutil import now_iso
+
+    # GIVEN a sealer that won batch 0 of the date, claimed its 3 pending files and died
+    store = DynamoDBFileStore(workflow.ddb, TABLE)
+    for i in range(3):
+        key = f"in/{DATE}/s{i}.ndjson"
+        at = f"2025-01-15T00:00:0{i}.000000Z"
+        fid = keys.file_id("input", key, "e")
+        assert store.put_file(TrackedFile(fid, "input", key, 100, "e", None, at, DATE, i % 4, keys.PENDING, 0))
+    deps = batching.Deps.build()
+    died = time.time() - 5
+    mid = keys.manifest_id_for(DATE, 0)
+    assert deps.store.begin_seal(mid, DATE, 0, "dead-sealer", now_iso(died))
+    assert len(batching.claim_batch(DATE, mid, deps, now_iso(died))) == 3
+
+    # WHEN recover runs past RECOVER_AFTER_SECONDS (60) but inside the sealer's lease (900 s)
+    report = recover_from_settings(now=died + 120)
+
+    # THEN it leaves the seal to its possible owner: skipped, not an error
+    assert (report.counts()["skipped"], report.counts()["errors"]) == (1, 0), report.actions
+    assert workflow.manifest(mid)["status"] == keys.MANIFEST_SEALING
+
+    # WHEN recover runs after the lease
+    report = recover_from_settings(now=died + batching.SEAL_LEASE_SECONDS + 1)
+
+    # THEN the seal is finished from the claimed files, ManifestReady goes out, and the run converts them
+    assert (report.counts()["resumed"], report.counts()["errors"]) == (1, 0), report.actions
+    [execution] = workflow.wait_all(1)
+    assert execution["status"] == "SUCCEEDED", workflow.failures(execution["executionArn"])
+    assert workflow.manifest(mid)["status"] == keys.MANIFEST_SUCCEEDED
+    assert int(workflow.manifest(mid)["file_count"]) == 3
+    assert deps.store.read_totals(DATE, 4).sealed_files == 3
