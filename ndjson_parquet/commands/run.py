@@ -92,8 +92,9 @@ def main(args: argparse.Namespace) -> int:
         if not args.keep_running:
             return
         progress.done()
-        print(f"local AWS endpoint: {endpoint.url}  (e.g. ndjson-parquet status --endpoint-url {endpoint.url})")
-        print("press Ctrl-C to stop")
+        print(f"local AWS endpoint: {endpoint.url}", flush=True)
+        print(f"try: ndjson-parquet status --endpoint-url {endpoint.url} --stage local", flush=True)
+        print("press Ctrl-C to stop", flush=True)
         try:
             while True:
                 time.sleep(3600)

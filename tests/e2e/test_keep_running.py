@@ -1,0 +1,49 @@
+"""`run --keep-running` leaves the endpoint up; the operator commands work against it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import REPO, cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+
+def test_status_and_recover_against_a_kept_runtime(small_input: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "ndjson-parquet"
+    proc = subprocess.Popen(
+        [str(exe), "run", "--input", str(small_input), "--output", str(tmp_path / "p"), "--keep-running", "--quiet"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = None
+        deadline = time.monotonic() + 300
+        lines = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+            lines.append(line)
+            match = re.search(r"local AWS endpoint: (http://127\.0\.0\.1:\d+)", line)
+            if match:
+                url = match.group(1)
+                break
+        assert url, "".join(lines)
+        status = cli("status", "--endpoint-url", url, "--stage", "local")
+        assert status.returncode == 0, status.stderr
+        converted = sum(int(n) for n in re.findall(r"converted=(\d+)", status.stdout))
+        skipped = sum(int(n) for n in re.findall(r"skipped=(\d+)", status.stdout))
+        assert (converted, skipped) == (4, 1), status.stdout
+        assert "manifests: succeeded=" in status.stdout
+        assert "DLQ depths: ingest=0  events=0" in status.stdout
+        recover = cli("recover", "--endpoint-url", url, "--stage", "local")
+        assert recover.returncode == 0, recover.stderr
+        assert "errors=0" in recover.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
