@@ -44,6 +44,16 @@ def test_status_and_recover_against_a_kept_runtime(small_input: Path, tmp_path: 
         recover = cli("recover", "--endpoint-url", url, "--stage", "local")
         assert recover.returncode == 0, recover.stderr
         assert "errors=0" in recover.stdout
+        # replay one manifest through the kept runtime (its Glue task runs in that process)
+        folders = sorted((tmp_path / "p").glob("dt=*/manifest=*"))
+        assert folders, "the run wrote no manifest folder"
+        manifest = re.search(r"manifest=(.+)$", folders[0].name)
+        assert manifest
+        replay = cli("replay", "--endpoint-url", url, "--stage", "local", "--manifest", manifest.group(1))
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        assert f"replay of {manifest.group(1)}: SUCCEEDED" in replay.stdout
+        redrive = cli("redrive", "--endpoint-url", url, "--stage", "local")
+        assert redrive.returncode == 0 and "ingest: 0 messages moved" in redrive.stdout, redrive.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
