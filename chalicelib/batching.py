@@ -45,10 +45,12 @@ from chalicelib.event_publisher import EventBridgePublisher, EventPublisher, pub
 from chalicelib.file_store import DateTotals, FileRef, FileStore, batch_is_full
 from chalicelib.manifest import Manifest, ManifestFile, manifest_object_key
 from chalicelib.observability import (
+    CIRCUIT_BREAKER_OPEN,
     EMIT_FAILURES,
     FILES_COUNTED,
     FILES_PER_MANIFEST,
     MANIFESTS_SEALED,
+    OLDEST_PENDING_FILE_AGE,
     RECORDS_REJECTED,
     SEAL_LATENCY,
     SEALS_INCOMPLETE,
@@ -93,6 +95,10 @@ class TableSealBreaker:
 
     def permit(self, now: float) -> str:
         return circuit.seal_permit(self._ddb, self._table, now, self._cfg)
+
+    def is_open(self) -> bool:
+        """Open or half-open (a probe is out); a plain read that never takes the probe."""
+        return circuit.read_state(self._ddb, self._table).state != circuit.CLOSED
 
 
 class SealGate:
@@ -470,12 +476,16 @@ def oldest_pending(date_prefix: str, deps: Deps) -> FileRef | None:
 
 @tracer.capture_method(capture_response=False)
 def flush_stale(deps: Deps | None = None, now: datetime | None = None) -> list[SealOutcome]:
-    """Seal partial batches that waited BATCH_MAX_WAIT_SECONDS, and everything of past dates."""
+    """Seal partial batches that waited BATCH_MAX_WAIT_SECONDS, and everything of past dates.
+
+    Also publishes the gauges the alarms watch: OldestPendingFileAge (what is still pending after
+    this run, from the Limit-1 reads the loop makes anyway) and CircuitBreakerOpen (one read)."""
     deps = deps or Deps.build()
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date().isoformat()
     max_wait = timedelta(seconds=deps.settings.batch_max_wait_seconds)
     outcomes: list[SealOutcome] = []
+    oldest_age = 0.0
     gate = SealGate(deps.breaker, now.timestamp())
     for date_prefix in list(deps.store.open_dates()):
         past = date_prefix < today
@@ -493,9 +503,32 @@ def flush_stale(deps: Deps | None = None, now: datetime | None = None) -> list[S
             if outcome.status not in ("sealed", "lost"):
                 break
             oldest = oldest_pending(date_prefix, deps)
+        if oldest is not None:
+            oldest_age = max(oldest_age, (now - parse_time(oldest.arrived_at)).total_seconds())
         if past and oldest is None:
             close_if_drained(date_prefix, deps, now)
+    seconds(OLDEST_PENDING_FILE_AGE, oldest_age)
+    publish_breaker_state(deps.breaker)
     return outcomes
+
+
+def publish_breaker_state(breaker: SealBreaker | None) -> None:
+    """CircuitBreakerOpen: 1 while open or half-open, else 0 (no breaker: every seal is allowed).
+
+    A breaker that cannot tell its state (a test double with ``permit`` only) or fails to be read
+    publishes nothing; the error is logged, and the gate's own read in the next run fails too."""
+    if breaker is None:
+        count(CIRCUIT_BREAKER_OPEN, 0)
+        return
+    is_open = getattr(breaker, "is_open", None)
+    if is_open is None:
+        return
+    try:
+        value = 1 if is_open() else 0
+    except (ClientError, BotoCoreError) as exc:
+        logger.error("circuit breaker state not read", extra={"error": str(exc)})
+        return
+    count(CIRCUIT_BREAKER_OPEN, value)
 
 
 def close_if_drained(date_prefix: str, deps: Deps, now: datetime) -> bool:

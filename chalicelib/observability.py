@@ -36,6 +36,31 @@ SEALS_INCOMPLETE = "SealsIncomplete"
 EMIT_FAILURES = "ManifestReadyEmitFailures"
 SEALS_PAUSED = "SealsPaused"  # a batch was ready but the circuit breaker is open
 FILES_OUTSIDE_PREFIX = "FilesOutsidePrefix"
+# Gauges flush_stale publishes every run, so their alarms always have data (and can return to OK).
+OLDEST_PENDING_FILE_AGE = "OldestPendingFileAge"  # seconds; max over open dates, 0 when nothing is pending
+CIRCUIT_BREAKER_OPEN = "CircuitBreakerOpen"  # 1 while open or half-open (a probe is out), else 0
+
+# Every metric name the code emits (tests/unit/test_metric_names.py: each alarm names one of these).
+METRIC_NAMES = frozenset(
+    {
+        FILES_TRACKED,
+        FILES_SKIPPED,
+        FILES_IGNORED,
+        DUPLICATE_DELIVERIES,
+        MESSAGES_DEAD_LETTERED,
+        FILES_COUNTED,
+        RECORDS_REJECTED,
+        MANIFESTS_SEALED,
+        FILES_PER_MANIFEST,
+        SEAL_LATENCY,
+        SEALS_INCOMPLETE,
+        EMIT_FAILURES,
+        SEALS_PAUSED,
+        FILES_OUTSIDE_PREFIX,
+        OLDEST_PENDING_FILE_AGE,
+        CIRCUIT_BREAKER_OPEN,
+    }
+)
 
 
 def count(name: str, value: float = 1) -> None:
