@@ -61,9 +61,9 @@ def run_scenario(services: SharedServices, tmp: Path, plan: FaultPlan, input_see
         quarantine_dir=tmp / "out" / "quarantine",
         batch_max_files=2,
         shards=2,
-        idle_timeout_seconds=120,
-        recover_idle_seconds=2.0,
-        max_recovers=30,
+        idle_timeout_seconds=90,  # without any progress: then the scenario fails, named
+        recover_idle_seconds=1.5,
+        max_recovers=1000,
     )
     run = LocalPipeline(opts, faults=plan)
     run.run(shared=services)

@@ -13,6 +13,7 @@ from ndjson_parquet.local.faults import (
     PUT_EVENTS_LOST_ACK,
     PUT_EVENTS_PARTIAL,
     START_FAILURE,
+    Fault,
     FaultPlan,
 )
 from ndjson_parquet.local.runtime import SharedServices
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.slow
 def test_one_fault_point(point: str, services: SharedServices, tmp_path: Path) -> None:
     # GIVEN a plan that fires once at the first event of this point
     plan = FaultPlan.crash_at(point, seed=7)
+    if point == "inside_compensate":  # compensation needs a failed run first
+        plan = FaultPlan(seed=7, faults=[Fault(GLUE_FAILURE), Fault(point)])
     # WHEN the pipeline runs, retries, flushes and recovers; THEN every invariant holds
     run_scenario(services, tmp_path, plan, input_seed=7, replay=f"pytest tests/chaos/test_fixed.py -k '{point}'")
     # and the fault really fired (a point that never fires tests nothing)
