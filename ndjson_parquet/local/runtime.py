@@ -450,7 +450,7 @@ class LocalPipeline:
             handle_stream = self.faults.wrap_delivery(handle_stream)
         stream = StreamPump(boto3.client("dynamodbstreams"), stream_arn, handle_stream)
         expected = len(self.uploaded)
-        last_change = time.monotonic()
+        last_change = last_progress = time.monotonic()  # last_change also paces flush/recover
         last_line = ""
         flushes = recovers = 0
         failures: dict[str, int] = {}
@@ -480,9 +480,9 @@ class LocalPipeline:
             if line != last_line:
                 self.progress(line)
                 last_line = line
-                last_change = time.monotonic()
+                last_change = last_progress = time.monotonic()
             if moved:
-                last_change = time.monotonic()
+                last_change = last_progress = time.monotonic()
                 continue
             if state.files >= expected and state.unsettled_files == 0 and state.open_manifests == 0:
                 return
@@ -499,11 +499,14 @@ class LocalPipeline:
             if idle > self.opts.recover_idle_seconds and recovers < self.opts.max_recovers:
                 # Something is stuck (a seal without an event, a dead execution): what the
                 # scheduled recover does, with its threshold already passed.
-                attempt("recover", lambda: recover_from_settings(now=time.time() + 3600))
+                # Each run's clock is an hour past the previous one's: recover stamps what it
+                # finishes (a resumed seal's sealed_at) with its clock, and the next run must see
+                # those stamps as old, as the real schedule would an hour later.
+                attempt("recover", lambda n=recovers: recover_from_settings(now=time.time() + 3600 * (n + 1)))
                 recovers += 1
                 last_change = time.monotonic()
                 continue
-            if idle > self.opts.idle_timeout_seconds:
+            if time.monotonic() - last_progress > self.opts.idle_timeout_seconds:
                 self.report.problems.append(
                     f"gave up after {self.opts.idle_timeout_seconds:.0f} s without progress: {line}"
                 )
