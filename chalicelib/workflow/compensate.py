@@ -95,6 +95,28 @@ def compensate(
     result["file_count"] = int(item.get("file_count") or 0)
     date = str(item.get("date_prefix") or manifest_id[:10])
     replay_of_success = bool(item.get("succeeded_once"))
+    if item.get("finalizing_since") and not replay_of_success:
+        # Finalize had reconciled the summary and begun converting files when it died: undoing
+        # now would delete the rows of files already converted. Roll forward instead.
+        from chalicelib.workflow.finalize import finalize
+
+        done = finalize(
+            {
+                "manifest_id": manifest_id,
+                "execution_arn": execution_arn,
+                "manifest_uri": str(item.get("manifest_uri") or ""),
+                "output_path": str(payload.get("output_path") or ""),
+                "job_run_id": str(item.get("job_run_id") or ""),
+            },
+            store,
+            s3,
+            shard_count,
+            now=now,
+        )
+        result["reason"] = f"finalize had begun: rolled forward ({done['converted_now']} files converted now)"
+        result["rolled_forward"] = True
+        log.warning("compensate rolled forward", extra={"manifest_id": manifest_id})
+        return result
 
     if not replay_of_success:
         output_path = str(payload.get("output_path") or "")

@@ -95,7 +95,8 @@ CRASH_POINTS: dict[str, ApiPoint] = {
     "after_seal_win": ApiPoint("dynamodb", ("PutItem",), "after", _is_seal_win),
     "between_claim_and_manifest_write": ApiPoint("s3", ("PutObject",), "before", _is_manifest_write),
     "between_manifest_write_and_put_events": ApiPoint("events", ("PutEvents",), "before"),
-    "inside_finalize": ApiPoint("dynamodb", ("TransactWriteItems", "UpdateItem"), "after", _in_step("finalize")),
+    # after finalize's first file-move transaction (files converted, manifest not yet succeeded)
+    "inside_finalize": ApiPoint("dynamodb", ("TransactWriteItems",), "after", _in_step("finalize")),
     "inside_compensate": ApiPoint("dynamodb", ("TransactWriteItems", "UpdateItem"), "after", _in_step("compensate")),
 }
 # Points that are not API calls of the shared clients (wrapped by the runtime).
