@@ -154,8 +154,20 @@ def _slow(
 def convert_bytes(
     uri: str, raw: bytes, schema: pa.Schema | None, manifest_id: str
 ) -> tuple[pa.Table, list[QuarantinedLine], FileCounts]:
-    """One file's rows (data fields + provenance) and quarantined lines, with its counts."""
-    parsed = parse_lines(decompress(raw, uri))
+    """One file's rows (data fields + provenance) and quarantined lines, with its counts.
+
+    A ``.gz`` object that does not decompress (truncated, or not gzip at all) is set aside whole
+    as ONE quarantine record (line 1, ``lines`` = 1) instead of failing the run: failing would
+    fail every other file of the manifest with it, again on every retry."""
+    try:
+        data = decompress(raw, uri)
+    except ValueError as exc:
+        counts = FileCounts(uri=uri, lines=1, blank=0, bytes=len(raw))
+        counts.quarantined = 1
+        record = quarantine(1, f"invalid_gzip: {exc}; the whole object is set aside", b"")
+        empty = with_provenance(schema or pa.schema([])).empty_table()
+        return empty, [record], counts
+    parsed = parse_lines(data)
     counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank, bytes=len(raw))
     lines, numbers = parsed.valid, parsed.valid_line_numbers
     bad = list(parsed.quarantined)
