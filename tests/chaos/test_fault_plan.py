@@ -1,0 +1,99 @@
+"""The fault seam itself: deterministic plans, and faults that surface exactly where real ones do
+(botocore event handlers on a real client against moto, no Spark)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.aws import ClientRegistry
+from chalicelib.event_publisher import EventBridgePublisher, PublishError
+from ndjson_parquet.local.faults import (
+    PUT_EVENTS_LOST_ACK,
+    PUT_EVENTS_PARTIAL,
+    Fault,
+    FaultPlan,
+    InjectedCrash,
+)
+from tests.conftest import REGION
+
+
+def test_random_plans_are_reproducible_and_varied() -> None:
+    assert FaultPlan.random(42).describe() == FaultPlan.random(42).describe()
+    assert len({FaultPlan.random(s).describe() for s in range(50)}) == 50
+
+
+def test_unknown_point_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown fault points"):
+        FaultPlan(faults=[Fault("after_everything")])
+
+
+@pytest.fixture
+def registry(aws: str) -> ClientRegistry:
+    reg = ClientRegistry()
+    for service in ("dynamodb", "s3", "events", "sqs", "sns"):
+        reg.set(service, boto3.client(service, region_name=REGION, endpoint_url=aws))
+    return reg
+
+
+def _table(ddb) -> str:  # type: ignore[no-untyped-def]
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return "t"
+
+
+def test_after_point_crashes_once_the_effect_is_durable(registry: ClientRegistry) -> None:
+    ddb = registry.get("dynamodb")
+    table = _table(ddb)
+    plan = FaultPlan.crash_at("after_file_put")
+    plan.install(registry)
+    item = {"pk": {"S": "FILE#1"}, "sk": {"S": "FILE"}}
+    with pytest.raises(InjectedCrash):
+        ddb.put_item(TableName=table, Item=item)
+    assert ddb.get_item(TableName=table, Key=item).get("Item") == item  # the put happened
+    ddb.put_item(TableName=table, Item=item)  # fired once only
+    assert plan.injected["after_file_put"] == 1
+    plan.uninstall()
+
+
+def test_throttle_is_a_client_error_with_the_service_code(registry: ClientRegistry) -> None:
+    ddb = registry.get("dynamodb")
+    table = _table(ddb)
+    plan = FaultPlan(seed=1, throttle_rate=1.0, throttle_cap=2)
+    plan.install(registry)
+    codes = []
+    for _ in range(3):
+        try:
+            ddb.get_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}})
+            codes.append("ok")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+    assert codes == ["ProvisionedThroughputExceededException"] * 2 + ["ok"]
+    plan.uninstall()
+
+
+@pytest.mark.parametrize("kind", [PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK])
+def test_put_events_failures_are_seen_by_the_publisher(registry: ClientRegistry, kind: str) -> None:
+    events = registry.get("events")
+    sqs = registry.get("sqs")
+    events.create_event_bus(Name="bus")
+    url = sqs.create_queue(QueueName="tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName="bus", EventPattern='{"source": ["ndjson-parquet"]}')
+    events.put_targets(Rule="all", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+    plan = FaultPlan(faults=[Fault(kind)])
+    plan.install(registry)
+    with pytest.raises(PublishError):
+        EventBridgePublisher(events, "bus").publish("ManifestReady", [{"manifest_id": "m"}])
+    delivered = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    # partial failure: the event never left; lost ack: it was delivered, the caller was told it failed
+    assert len(delivered) == (0 if kind == PUT_EVENTS_PARTIAL else 1)
+    plan.uninstall()
