@@ -2,8 +2,8 @@
 
 Production code has no fault hooks. The one seam is botocore's event system on the shared
 clients of ``chalicelib.aws.clients``: a ``FaultPlan`` registers ``before-parameter-build`` /
-``before-call`` / ``after-call`` / ``before-send`` handlers on them, so an injected fault is an
-exception (or a response) exactly where a real one would surface:
+``before-call`` / ``after-call`` handlers on them, so an injected fault is an exception (or a
+response) exactly where a real one would surface:
 
 - a *crash* at a boundary is an ``InjectedCrash`` raised by the handler of that API call:
   ``after`` points raise once the call's effect is durable, ``before`` points before it is sent;
