@@ -267,6 +267,24 @@ class SharedServices:
 
 
 @contextmanager
+def _restored_environment() -> Iterator[None]:
+    """A run points the handlers' settings at its stack through os.environ (as Lambda does);
+    afterwards the process gets its environment, settings and clients back, so an in-process
+    run (tests, campaigns) leaves nothing behind for the next caller."""
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+        aws.clients.clear()
+
+
+@contextmanager
 def shared_services(port: int = 0) -> Iterator[SharedServices]:
     with moto_server(port=port) as endpoint, warm_spark() as get_spark:
         yield SharedServices(endpoint, get_spark)
@@ -307,6 +325,12 @@ class LocalPipeline:
         self, on_ready: Callable[[LocalEndpoint], None] | None = None, shared: SharedServices | None = None
     ) -> RunReport:
         files = self.preflight()
+        with _restored_environment():
+            return self._run(files, on_ready, shared)
+
+    def _run(
+        self, files: list[InputFile], on_ready: Callable[[LocalEndpoint], None] | None, shared: SharedServices | None
+    ) -> RunReport:
         started = time.perf_counter()
         if shared is not None:
             shared.reset()
