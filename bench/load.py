@@ -97,7 +97,7 @@ def upload(bucket: str, count: int, threads: int = 8) -> None:
         list(pool.map(put, range(threads)))
 
 
-def notify(bucket: str, queue_url: str, count: int) -> None:
+def notify(bucket: str, queue_url: str, count: int, max_backlog: int = 600) -> None:
     """Faster stand-in for ``upload`` (``--source notifications``): the S3 ObjectCreated messages
     moto would send, in its shape (tests/events/s3_object_created.json: URL-encoded keys, ``+`` for
     space), straight into the ingest queue. The control plane never reads the objects."""
@@ -124,6 +124,11 @@ def notify(bucket: str, queue_url: str, count: int) -> None:
         if len(entries) == 10 or i == count - 1:
             sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             entries = []
+        if i % 200 == 199:
+            # moto scans the whole queue on every receive, so a deep backlog makes each request
+            # slower (real SQS does not): keep the backlog near what the pollers take per round.
+            while queue_depth(sqs, queue_url) > max_backlog:
+                time.sleep(0.1)
 
 
 def queue_depth(sqs: Any, url: str) -> int:
