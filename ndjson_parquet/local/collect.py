@@ -33,16 +33,23 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def check_output_dir(path: Path) -> None:
+    """Refuse, before anything runs, an output folder that holds something not written by us."""
+    if path.exists() and not path.is_dir():
+        raise OutputDirError(f"{path} exists and is not a directory")
+    if path.exists() and any(path.iterdir()) and not (path / DATASET_MARKER).exists():
+        raise OutputDirError(
+            f"{path} is not empty and was not written by `ndjson-parquet run`; choose an empty or new directory"
+        )
+
+
 def prepare_output_dir(path: Path) -> None:
     """Empty ``path`` for a new run's dataset, refusing to wipe a folder that is not ours.
 
     A local run is a whole dataset: stale manifest folders of an earlier run with different
     batching would otherwise sit next to the new ones and duplicate rows."""
+    check_output_dir(path)
     if path.exists() and any(path.iterdir()):
-        if not (path / DATASET_MARKER).exists():
-            raise OutputDirError(
-                f"{path} is not empty and was not written by `ndjson-parquet run`; choose an empty or new directory"
-            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / DATASET_MARKER).write_text(json.dumps({"written_by": "ndjson-parquet run"}) + "\n", encoding="utf-8")

@@ -314,8 +314,14 @@ class LocalPipeline:
             raise RuntimeSetupError(
                 f"unknown compression {self.opts.compression!r}; use one of {', '.join(sorted(COMPRESSIONS))}"
             )
+        from ndjson_parquet.local.collect import OutputDirError, check_output_dir
         from ndjson_parquet.local.inputs import InputError
 
+        try:
+            check_output_dir(self.opts.output_dir)
+            check_output_dir(self.opts.quarantine)
+        except OutputDirError as exc:
+            raise RuntimeSetupError(str(exc)) from None
         try:
             return scan_input(self.opts.input_dir, "", self.opts.suffixes)
         except InputError as exc:
