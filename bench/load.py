@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--source",
         choices=("upload", "notifications"),
-        default="upload",
+        default="notifications",
         help="put real objects (moto sends the notifications) or send the notifications directly (faster)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
