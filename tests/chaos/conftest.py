@@ -6,7 +6,9 @@ randomized ones (``-m chaos --seeds N``); ``--seed S`` replays one randomized se
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +76,11 @@ def run_scenario(services: SharedServices, tmp: Path, plan: FaultPlan, input_see
     for kind, n in plan.injected.items():
         TOTALS[f"fault:{kind}"] += n
     logging.getLogger(__name__).info("%s: injected %s", plan.describe(), dict(plan.injected))
+    record = os.environ.get("CHAOS_RECORD")  # one JSON line per scenario, for campaign figures
+    if record:
+        with open(record, "a", encoding="utf-8") as fh:
+            line = {"plan": plan.describe(), "injected": dict(plan.injected), "violations": violations}
+            fh.write(json.dumps(line) + "\n")
     assert not violations, (
         f"{len(violations)} invariant violation(s) with {plan.describe()} (injected {dict(plan.injected)}):\n  "
         + "\n  ".join(violations)
