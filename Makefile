@@ -39,7 +39,7 @@ run: $(STAMP) check-java ## Run the whole pipeline locally on the bundled sample
 	@echo "look at it:  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select dt, manifest, count(*) as n_rows from read_parquet('$(OUT)/parquet/dt=*/manifest=*/*.parquet', hive_partitioning=true, union_by_name=true) group by all order by all\\\"))\""
 
 test: $(STAMP) check-java ## Run the test suite (unit, functional, e2e) with coverage
-	$(BIN)/python -m pytest -q --cov --cov-report=term --cov-report=xml -m "not chaos" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --cov --cov-report=term --cov-report=xml -m "not chaos" --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff + infra checks (cfn-lint, checkov)
 	$(BIN)/ruff check .
