@@ -14,10 +14,8 @@ Nothing here re-implements a pipeline step. The runtime only plays the parts AWS
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -32,6 +30,7 @@ from typing import Any
 import boto3
 
 from chalicelib import keys
+from chalicelib.dynamodb_store import from_item
 from chalicelib.settings import DEFAULT_SUFFIXES
 from ndjson_parquet.java_check import java_problem
 from ndjson_parquet.local.inputs import InputFile, scan_input
@@ -97,23 +96,12 @@ class PipelineState:
         return sum(n for s, n in self.manifests_by_status.items() if s not in TERMINAL_MANIFEST)
 
 
-def _plain(value: dict[str, Any]) -> Any:
-    ((kind, raw),) = value.items()
-    if kind == "N":
-        return int(raw) if raw.lstrip("-").isdigit() else float(raw)
-    if kind == "M":
-        return {k: _plain(v) for k, v in raw.items()}
-    if kind == "L":
-        return [_plain(v) for v in raw]
-    return raw
-
-
 def read_state(dynamodb: Any, table: str) -> PipelineState:
     state = PipelineState()
     paginator = dynamodb.get_paginator("scan")
     for page in paginator.paginate(TableName=table, PaginationConfig={"PageSize": 500}):
         for item in page.get("Items", []):
-            plain = {k: _plain(v) for k, v in item.items()}
+            plain = from_item(item)
             sk = plain.get("sk")
             if sk == keys.FILE_SK:
                 status = str(plain.get("status", "?"))
@@ -558,17 +546,3 @@ class LocalPipeline:
         from ndjson_parquet.local.collect import collect_results
 
         collect_results(self, outputs)
-
-
-def run_local(opts: RunOptions, progress: Progress | None = None) -> RunReport:
-    return LocalPipeline(opts, progress).run()
-
-
-def reset_dir(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)

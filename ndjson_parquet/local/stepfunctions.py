@@ -48,20 +48,13 @@ from urllib.parse import urlparse
 import boto3
 import requests
 
+from ndjson_parquet.infra_template import ASL_VARIABLES
+
 log = logging.getLogger(__name__)
 
 ASL_PATH = Path(__file__).resolve().parents[2] / "infra" / "statemachine" / "convert_manifest.asl.json"
-SUBSTITUTION_NAMES = (
-    "GlueJobName",
-    "TableName",
-    "ClaimRunFunctionArn",
-    "FinalizeFunctionArn",
-    "CompensateFunctionArn",
-    "AlertsTopicArn",
-    "OutputPath",
-    "QuarantinePath",
-    "ManifestBucket",
-)
+# The agreed DefinitionSubstitutions variables: one list, owned by the template renderer.
+SUBSTITUTION_NAMES = ASL_VARIABLES
 DEFAULT_ACCOUNT = "123456789012"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
