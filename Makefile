@@ -54,7 +54,9 @@ bench: $(STAMP) check-java ## Benchmarks; results as JSON in bench/results/
 	$(BIN)/python -m bench.run_all
 
 chaos: $(STAMP) check-java ## Randomized fault-injection campaign (SEEDS=200)
-	$(BIN)/python -m pytest -q -m chaos tests/chaos --seeds $(SEEDS)
+	rm -f bench/results/chaos_scenarios.jsonl
+	CHAOS_RECORD=bench/results/chaos_scenarios.jsonl CHAOS_SUMMARY=bench/results/chaos.json \
+		$(BIN)/python -m pytest -q -m chaos tests/chaos --seeds $(SEEDS)
 
 load: $(STAMP) ## Control-plane load run (FILES=20000)
 	$(BIN)/python -m bench.load --files $(FILES)

@@ -17,6 +17,7 @@ import pytest
 
 from ndjson_parquet.local.faults import FaultPlan
 from ndjson_parquet.local.runtime import LocalPipeline, RunOptions, SharedServices, shared_services
+from tests.chaos.campaign import summarize
 from tests.chaos.invariants import check_invariants, write_scenario_input
 
 CHAOS_SEED_BASE = 1000  # randomized seeds: 1000, 1001, ... (the fixed suite uses 0-19)
@@ -52,6 +53,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"chaos: {TOTALS['scenarios']} scenario(s), {TOTALS['faults']} fault(s) injected, "
             f"{TOTALS['violations']} invariant violation(s) [{faults}]"
         )
+    record, summary_path = os.environ.get("CHAOS_RECORD"), os.environ.get("CHAOS_SUMMARY")
+    if record and summary_path and Path(record).exists():
+        summary = summarize(Path(record))
+        Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        terminalreporter.write_line(f"chaos: summary of {summary['scenarios']} scenario(s) written to {summary_path}")
 
 
 def run_scenario(services: SharedServices, tmp: Path, plan: FaultPlan, input_seed: int, replay: str) -> None:

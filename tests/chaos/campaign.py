@@ -1,0 +1,40 @@
+"""Campaign figures from the per-scenario record (``CHAOS_RECORD``, one JSON line per scenario).
+
+``make chaos`` writes the record to bench/results/chaos_scenarios.jsonl and this summary to
+bench/results/chaos.json; ``python -m tests.chaos.campaign RECORD`` prints it for any record.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+def summarize(record: Path) -> dict[str, Any]:
+    scenarios = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_kind: Counter[str] = Counter()
+    for scenario in scenarios:
+        by_kind.update(scenario["injected"])
+    failing = [s["plan"] for s in scenarios if s["violations"]]
+    return {
+        "scenarios": len(scenarios),
+        "faults_injected": sum(by_kind.values()),
+        "faults_by_kind": dict(sorted(by_kind.items())),
+        "scenarios_with_violations": len(failing),
+        "invariant_violations": sum(len(s["violations"]) for s in scenarios),
+        "failing_plans": failing,
+        "record": str(record),
+    }
+
+
+def main(argv: list[str]) -> int:
+    summary = summarize(Path(argv[0]))
+    print(json.dumps(summary, indent=2))
+    return 1 if summary["invariant_violations"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
