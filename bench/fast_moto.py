@@ -97,7 +97,9 @@ def unpatch() -> None:
         setattr(owner, name, function)
 
 
-def main() -> None:
+def serve() -> None:
+    """moto_server's command line, patched. Named ``serve``, not ``main``: ``make bench`` runs
+    every bench module's ``main()``, and this one never returns."""
     from moto.server import main as moto_main
 
     patch()
@@ -105,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    serve()

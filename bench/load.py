@@ -258,7 +258,7 @@ def run(
 
         def pump_stream() -> int:
             try:
-                return stream.pump()
+                return stream.pump(max_records=2000)  # returns now and then, for the progress line
             except Exception as exc:
                 handler_errors.append(f"count_arrivals: {type(exc).__name__}: {exc}")
                 return 1

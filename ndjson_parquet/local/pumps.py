@@ -93,8 +93,9 @@ class StreamPump:
         self._batch_size = batch_size
         self._iterators: dict[str, str | None] = {}
 
-    def pump(self) -> int:
-        """Deliver every record available now; returns how many were delivered."""
+    def pump(self, max_records: int | None = None) -> int:
+        """Deliver every record available now (or stop once ``max_records`` were delivered);
+        returns how many were delivered."""
         delivered = 0
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"].get("Shards", [])
         for shard in shards:
@@ -112,4 +113,6 @@ class StreamPump:
                 self._handle([to_lambda_record(r, self._arn) for r in records])
                 self._iterators[shard_id] = response.get("NextShardIterator")
                 delivered += len(records)
+                if max_records is not None and delivered >= max_records:
+                    return delivered
         return delivered

@@ -9,6 +9,8 @@ def test_discover_finds_modules_with_main():
     names = run_all.discover()
     assert "glue_job" in names
     assert "run_all" not in names
+    assert "load" not in names  # a long campaign with its own target
+    assert "fast_moto" not in names  # the load run's server: it never returns
 
 
 def test_one_failing_benchmark_fails_the_run_but_not_the_others(monkeypatch, capsys):

@@ -130,3 +130,28 @@ def test_unset_dlq_is_a_clear_error(cp: ControlPlane) -> None:
 
     with pytest.raises(SettingsError, match="INGEST_DLQ_URL"):
         tracker.track_messages([tracker.SqsMessage("m", "{bad")], settings=cp.settings(INGEST_DLQ_URL=""))
+
+
+def test_stream_pump_can_stop_early_and_resume_without_repeats(cp: ControlPlane) -> None:
+    # GIVEN 7 FILE items tracked, so 7 INSERT records on the stream
+    for i in range(7):
+        cp.clients["s3"].put_object(Bucket=cp.res.input_bucket, Key=f"2024-05-07/f{i}.ndjson", Body=b"{}\n")
+    bodies = _notifications(cp)
+    store = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table)
+    messages = [tracker.SqsMessage(f"m{i}", b) for i, b in enumerate(bodies)]
+    tracker.track_messages(messages, store=store, settings=cp.settings())
+    seen: list[str] = []
+    pump = StreamPump(
+        cp.clients["dynamodbstreams"],
+        cp.res.stream_arn,
+        lambda recs: seen.extend(r["dynamodb"]["NewImage"]["key"]["S"] for r in recs),
+        batch_size=3,
+    )
+
+    # WHEN the pump is asked to stop after 3 records, then to deliver the rest
+    first = pump.pump(max_records=3)
+    rest = pump.pump()
+
+    # THEN it stopped after one batch and resumed where it stopped: each record exactly once
+    assert (first, rest) == (3, 4)
+    assert len(seen) == len(set(seen)) == 7
