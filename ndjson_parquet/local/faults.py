@@ -5,8 +5,12 @@ clients of ``chalicelib.aws.clients``: a ``FaultPlan`` registers ``before-parame
 ``before-call`` / ``after-call`` handlers on them, so an injected fault is an exception (or a
 response) exactly where a real one would surface:
 
-- a *crash* at a boundary is an ``InjectedCrash`` raised by the handler of that API call:
-  ``after`` points raise once the call's effect is durable, ``before`` points before it is sent;
+- a *crash* at a boundary is raised by the handler of that API call: ``after`` points raise once
+  the call's effect is durable, ``before`` points before it is sent. It comes in two kinds: an
+  ``InjectedCrash`` (an ``Exception``: the step's own error handling sees it, as it would an SDK
+  error) or, for a fault planned with ``exit=True``, an ``InjectedExit`` (a ``BaseException``:
+  no ``except Exception`` in the step can catch it, so the invocation ends there, as a Lambda
+  timeout, OOM or kill ends it; only the runtime playing Lambda catches it);
 - *throttling* is a ``ClientError`` (``ProvisionedThroughputExceededException`` for DynamoDB,
   ``ThrottlingException`` elsewhere) raised before the call, i.e. a throttle that outlasted the
   SDK's own retries (the hard case: the handler sees it);
@@ -36,7 +40,17 @@ from botocore.exceptions import ClientError
 
 
 class InjectedCrash(Exception):
-    """A step died at a fault point (what a Lambda timeout, OOM or kill looks like to the caller)."""
+    """A step failed at a fault point with an error its own code can see and handle."""
+
+
+class InjectedExit(BaseException):
+    """A step's process ended abruptly at a fault point (Lambda timeout, OOM, kill): a
+    ``BaseException`` so that no ``except Exception`` in production code intercepts it. Only
+    the runtime's stand-ins for Lambda, Glue and Step Functions catch it (``STEP_FAILURES``)."""
+
+
+# What the runtime's stand-ins for Lambda / Glue / Step Functions treat as "the step failed".
+STEP_FAILURES: tuple[type[BaseException], ...] = (Exception, InjectedExit)
 
 
 class InjectedGlueFailure(Exception):
@@ -123,6 +137,7 @@ class Fault:
     skip: int = 0
     times: int = 1
     probability: float = 1.0
+    exit: bool = False  # crash points: end the step abruptly (InjectedExit), not with an error
     seen: int = 0
     fired: int = 0
 
@@ -135,6 +150,7 @@ class FaultPlan:
     throttle_cap: int = 0  # at most this many throttles per plan
     duplicate_rate: float = 0.0  # chance a delivered batch is delivered 2-3 times (shuffled)
     injected: Counter[str] = field(default_factory=Counter)
+    exits: int = 0  # how many of the injected crashes were abrupt exits
 
     def __post_init__(self) -> None:
         unknown = [f.point for f in self.faults if f.point not in ALL_KINDS]
@@ -147,8 +163,8 @@ class FaultPlan:
 
     # --- construction --------------------------------------------------------------------
     @classmethod
-    def crash_at(cls, point: str, seed: int = 0, skip: int = 0, times: int = 1) -> FaultPlan:
-        return cls(seed=seed, faults=[Fault(point, skip=skip, times=times)])
+    def crash_at(cls, point: str, seed: int = 0, skip: int = 0, times: int = 1, exit: bool = False) -> FaultPlan:
+        return cls(seed=seed, faults=[Fault(point, skip=skip, times=times, exit=exit)])
 
     @classmethod
     def random(cls, seed: int) -> FaultPlan:
@@ -164,6 +180,11 @@ class FaultPlan:
         # file quarantines it by design (seed 1177 of the first campaign did exactly that).
         failing = [f for f in faults if f.point in RUN_FAILING]
         faults = [f for f in faults if f.point not in RUN_FAILING or f in failing[:2]]
+        # Half the crashes are abrupt exits; drawn from their own generator so that adding them
+        # left every earlier seed's points, skips and rates as they were.
+        exits = random.Random(f"exit-{seed}")
+        for fault in faults:
+            fault.exit = fault.point in ALL_CRASH_POINTS and exits.random() < 0.5
         throttle = rng.random() < 0.5
         return cls(
             seed=seed,
@@ -174,7 +195,7 @@ class FaultPlan:
         )
 
     def describe(self) -> str:
-        parts = [f"{f.point}(skip={f.skip},times={f.times})" for f in self.faults]
+        parts = [f"{f.point}(skip={f.skip},times={f.times}{',exit' if f.exit else ''})" for f in self.faults]
         if self.throttle_cap:
             parts.append(f"throttle(rate={self.throttle_rate},cap={self.throttle_cap})")
         if self.duplicate_rate:
@@ -188,6 +209,10 @@ class FaultPlan:
     # --- decisions -----------------------------------------------------------------------
     def _fire(self, point: str) -> bool:
         """One matching event at ``point``: does a fault fire now? (counts it if so)"""
+        return self._firing(point) is not None
+
+    def _firing(self, point: str) -> Fault | None:
+        """The fault that fires at this matching event of ``point``, if any (counted)."""
         with self._lock:
             for fault in self.faults:
                 if fault.point != point or fault.fired >= fault.times:
@@ -197,8 +222,14 @@ class FaultPlan:
                     continue
                 fault.fired += 1
                 self.injected[point] += 1
-                return True
-        return False
+                if fault.exit:
+                    self.exits += 1
+                return fault
+        return None
+
+    @staticmethod
+    def _crash(fault: Fault | None, message: str) -> BaseException:
+        return InjectedExit(f"injected exit: {message}") if fault is not None and fault.exit else InjectedCrash(message)
 
     def _throttle(self) -> bool:
         with self._lock:
@@ -237,8 +268,9 @@ class FaultPlan:
         decided: list[tuple[str, str]] = []
         for name, point in CRASH_POINTS.items():
             matched = point.service == service and op in point.operations and point.matches(params, self.step)
-            if matched and self._fire(name):
-                decided.append((point.when, name))
+            fault = self._firing(name) if matched else None
+            if fault is not None:
+                decided.append((point.when, name + ("!exit" if fault.exit else "")))
         if service == "events" and op == "PutEvents":
             if self._fire(PUT_EVENTS_PARTIAL):
                 decided.append(("send", PUT_EVENTS_PARTIAL))
@@ -260,7 +292,7 @@ class FaultPlan:
                 )
                 error = {"Code": code, "Message": "injected throttle"}
                 raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, model.name)
-            raise InjectedCrash(f"injected crash {name} (before {model.name})")
+            raise self._crash_named(name, f"injected crash {name} (before {model.name})")
         if ("send", PUT_EVENTS_PARTIAL) in context.get("ndjson_faults", ()):
             # Returning (http, parsed) from before-call short-circuits the request: the event is
             # never sent, and PutEvents answers 200 with the entry failed, as EventBridge does.
@@ -282,7 +314,13 @@ class FaultPlan:
                     entries
                 )
                 continue
-            raise InjectedCrash(f"injected crash {name} (after {model.name})")
+            raise self._crash_named(name, f"injected crash {name} (after {model.name})")
+
+    @staticmethod
+    def _crash_named(decided: str, message: str) -> BaseException:
+        name, _, kind = decided.partition("!")
+        message = message.replace(decided, name)
+        return InjectedExit(f"injected exit: {message}") if kind == "exit" else InjectedCrash(message)
 
     # --- wrappers for the parts the runtime plays ----------------------------------------
     def wrap_delivery(self, handle: Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
@@ -319,8 +357,10 @@ class FaultPlan:
                 result = handler(event)
             finally:
                 self._local.step = previous
-            if f"after_{name}" in ALL_CRASH_POINTS and self._fire(f"after_{name}"):
-                raise InjectedCrash(f"injected crash after_{name}")
+            if f"after_{name}" in ALL_CRASH_POINTS:
+                fault = self._firing(f"after_{name}")
+                if fault is not None:
+                    raise self._crash(fault, f"injected crash after_{name}")
             return result
 
         return task
@@ -329,11 +369,13 @@ class FaultPlan:
         def run(arguments: dict[str, str]) -> None:
             if self._fire(GLUE_FAILURE):
                 raise InjectedGlueFailure("injected Glue job failure")
-            if self._fire("before_glue"):
-                raise InjectedCrash("injected crash before_glue")
+            fault = self._firing("before_glue")
+            if fault is not None:
+                raise self._crash(fault, "injected crash before_glue")
             runner(arguments)
-            if self._fire("after_glue"):
-                raise InjectedCrash("injected crash after_glue (the job's output is committed)")
+            fault = self._firing("after_glue")
+            if fault is not None:
+                raise self._crash(fault, "injected crash after_glue (the job's output is committed)")
 
         return run
 

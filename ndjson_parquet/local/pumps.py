@@ -43,7 +43,7 @@ def pump_sqs(
             break
         try:
             handle([SqsMessage(m["MessageId"], m["Body"]) for m in raw])
-        except Exception:
+        except BaseException:  # an error, or the step's abrupt exit (an injected fault): re-raised below
             # Lambda leaves a failed batch on the queue: it reappears after the visibility
             # timeout (and counts towards maxReceiveCount). Locally it reappears at once.
             for start in range(0, len(raw), _SQS_RECEIVE_MAX):

@@ -476,9 +476,11 @@ class LocalPipeline:
         def attempt(what: str, step: Callable[[], Any]) -> Any:
             """Run a handler step as Lambda would: an exception means the batch (or the scheduled
             run) is retried later, not that the run is over; ``failures`` bounds it."""
+            from ndjson_parquet.local.faults import STEP_FAILURES
+
             try:
                 out = step()
-            except Exception as exc:
+            except STEP_FAILURES as exc:  # an error, or an injected abrupt exit of the invocation
                 failures[what] = failures.get(what, 0) + 1
                 self.last_failure = f"{what} failed {failures[what]} time(s) in a row: {type(exc).__name__}: {exc}"
                 logging.getLogger(__name__).warning("%s (retried)", self.last_failure)

@@ -173,8 +173,13 @@ class LocalTaskHost:
 
         def _invoke_lambda(event: Any = None) -> tuple[str, bool, str]:
             payload = event if isinstance(event, dict) else json.loads(event or "{}")
+            from ndjson_parquet.local.faults import InjectedExit
+
             try:
                 return json.dumps(handler(payload), default=str), False, ""
+            except InjectedExit as exc:  # the function's process ended: Lambda reports an exit error
+                body = {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited: {exc}"}
+                return json.dumps(body), True, ""
             except Exception as exc:
                 body = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
                 return json.dumps(body), True, traceback.format_exc()
@@ -265,10 +270,12 @@ class LocalTaskHost:
 
             def work() -> None:
                 with lock:
+                    from ndjson_parquet.local.faults import STEP_FAILURES
+
                     try:
                         runner(dict(run.arguments or {}))
                         run.outcome = "SUCCEEDED"
-                    except Exception as exc:
+                    except STEP_FAILURES as exc:  # an error, or the job's abrupt end: the run FAILED
                         log.warning("local glue run failed: %s", exc)
                         run.error = f"{type(exc).__name__}: {exc}"[:2000]
                         run.outcome = "FAILED"

@@ -23,6 +23,8 @@ def summarize(record: Path) -> dict[str, Any]:
         "scenarios": len(scenarios),
         "faults_injected": sum(by_kind.values()),
         "faults_by_kind": dict(sorted(by_kind.items())),
+        # crashes that ended their step past any `except Exception` (records before this field: 0)
+        "abrupt_exits": sum(int(s.get("abrupt_exits", 0)) for s in scenarios),
         "scenarios_with_violations": len(failing),
         "invariant_violations": sum(len(s["violations"]) for s in scenarios),
         "failing_plans": failing,

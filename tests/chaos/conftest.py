@@ -50,7 +50,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if TOTALS["scenarios"]:
         faults = ", ".join(f"{k}={v}" for k, v in sorted(TOTALS.items()) if k.startswith("fault:"))
         terminalreporter.write_line(
-            f"chaos: {TOTALS['scenarios']} scenario(s), {TOTALS['faults']} fault(s) injected, "
+            f"chaos: {TOTALS['scenarios']} scenario(s), {TOTALS['faults']} fault(s) injected "
+            f"({TOTALS['exits']} of the crashes abrupt exits), "
             f"{TOTALS['violations']} invariant violation(s) [{faults}]"
         )
     record, summary_path = os.environ.get("CHAOS_RECORD"), os.environ.get("CHAOS_SUMMARY")
@@ -78,6 +79,7 @@ def run_scenario(services: SharedServices, tmp: Path, plan: FaultPlan, input_see
     violations = check_invariants(run, plan)
     TOTALS["scenarios"] += 1
     TOTALS["faults"] += plan.total_injected
+    TOTALS["exits"] += plan.exits
     TOTALS["violations"] += len(violations)
     for kind, n in plan.injected.items():
         TOTALS[f"fault:{kind}"] += n
@@ -85,7 +87,12 @@ def run_scenario(services: SharedServices, tmp: Path, plan: FaultPlan, input_see
     record = os.environ.get("CHAOS_RECORD")  # one JSON line per scenario, for campaign figures
     if record:
         with open(record, "a", encoding="utf-8") as fh:
-            line = {"plan": plan.describe(), "injected": dict(plan.injected), "violations": violations}
+            line = {
+                "plan": plan.describe(),
+                "injected": dict(plan.injected),
+                "abrupt_exits": plan.exits,
+                "violations": violations,
+            }
             fh.write(json.dumps(line) + "\n")
     assert not violations, (
         f"{len(violations)} invariant violation(s) with {plan.describe()} (injected {dict(plan.injected)}):\n  "

@@ -17,12 +17,13 @@ def _record(tmp_path: Path, *scenarios: dict[str, object]) -> Path:
 def test_counts_scenarios_and_faults_by_kind(tmp_path: Path) -> None:
     record = _record(
         tmp_path,
-        {"plan": "seed=1", "injected": {"throttle": 2, "after_glue": 1}, "violations": []},
+        {"plan": "seed=1", "injected": {"throttle": 2, "after_glue": 1}, "abrupt_exits": 1, "violations": []},
         {"plan": "seed=2", "injected": {"throttle": 1}, "violations": []},
     )
     summary = summarize(record)
     assert (summary["scenarios"], summary["faults_injected"]) == (2, 4)
     assert summary["faults_by_kind"] == {"after_glue": 1, "throttle": 3}
+    assert summary["abrupt_exits"] == 1
     assert summary["invariant_violations"] == 0
     assert main([str(record)]) == 0
 

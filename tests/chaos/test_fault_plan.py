@@ -10,18 +10,29 @@ from botocore.exceptions import ClientError
 from chalicelib.aws import ClientRegistry
 from chalicelib.event_publisher import EventBridgePublisher, PublishError
 from ndjson_parquet.local.faults import (
+    ALL_CRASH_POINTS,
     PUT_EVENTS_LOST_ACK,
     PUT_EVENTS_PARTIAL,
     Fault,
     FaultPlan,
     InjectedCrash,
+    InjectedExit,
 )
+from ndjson_parquet.local.pumps import pump_sqs
 from tests.conftest import REGION
 
 
 def test_random_plans_are_reproducible_and_varied() -> None:
     assert FaultPlan.random(42).describe() == FaultPlan.random(42).describe()
     assert len({FaultPlan.random(s).describe() for s in range(50)}) == 50
+
+
+def test_random_plans_mix_errors_and_abrupt_exits_at_crash_points_only() -> None:
+    faults = [f for s in range(50) for f in FaultPlan.random(s).faults]
+    crashes = [f for f in faults if f.point in ALL_CRASH_POINTS]
+    assert any(f.exit for f in crashes) and not all(f.exit for f in crashes)
+    assert not any(f.exit for f in faults if f.point not in ALL_CRASH_POINTS)
+    assert ",exit)" in " ".join(FaultPlan.random(s).describe() for s in range(50))
 
 
 def test_unknown_point_is_rejected() -> None:
@@ -97,3 +108,46 @@ def test_put_events_failures_are_seen_by_the_publisher(registry: ClientRegistry,
     # partial failure: the event never left; lost ack: it was delivered, the caller was told it failed
     assert len(delivered) == (0 if kind == PUT_EVENTS_PARTIAL else 1)
     plan.uninstall()
+
+
+def test_exit_point_ends_the_step_past_its_except_exception(registry: ClientRegistry) -> None:
+    # GIVEN a plan whose crash after the FILE put is an abrupt exit
+    ddb = registry.get("dynamodb")
+    table = _table(ddb)
+    plan = FaultPlan.crash_at("after_file_put", exit=True)
+    plan.install(registry)
+    item = {"pk": {"S": "FILE#2"}, "sk": {"S": "FILE"}}
+    handled = []
+    # WHEN the step's own code guards the call with `except Exception`
+    with pytest.raises(InjectedExit):
+        try:
+            ddb.put_item(TableName=table, Item=item)
+        except Exception as exc:  # what production error handling looks like
+            handled.append(exc)
+    plan.uninstall()
+    # THEN the guard never ran, the put is durable, and the exit is counted as one
+    assert handled == []
+    assert ddb.get_item(TableName=table, Key=item).get("Item") == item
+    assert (plan.injected["after_file_put"], plan.exits) == (1, 1)
+
+
+def test_sqs_batch_whose_handler_exits_is_delivered_again(registry: ClientRegistry) -> None:
+    # GIVEN 3 messages and a handler whose first invocation ends abruptly
+    sqs = registry.get("sqs")
+    url = sqs.create_queue(QueueName="exit-redelivery", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    calls: list[list[str]] = []
+
+    def handle(messages) -> None:  # type: ignore[no-untyped-def]
+        calls.append(sorted(m.body for m in messages))
+        if len(calls) == 1:
+            raise InjectedExit("injected exit: handler process ended")
+
+    # WHEN the pump runs twice
+    with pytest.raises(InjectedExit):
+        pump_sqs(sqs, url, handle)
+    delivered_again = pump_sqs(sqs, url, handle)
+    # THEN the batch was made visible again at once and delivered whole the second time
+    assert calls == [["0", "1", "2"], ["0", "1", "2"]]
+    assert delivered_again == 3

@@ -1,5 +1,6 @@
-"""The fixed fault-injection set of ``make test``: one scenario per crash point, one per other
-fault kind, and 20 seeded randomized scenarios (seeds 0-19). Not marked ``chaos``."""
+"""The fixed fault-injection set of ``make test``: one scenario per crash point (an abrupt exit
+there), one per other fault kind, and 20 seeded randomized scenarios (seeds 0-19, their crashes
+half errors, half abrupt exits). Not marked ``chaos``."""
 
 from __future__ import annotations
 
@@ -26,14 +27,17 @@ pytestmark = pytest.mark.slow
     "point", (*ALL_CRASH_POINTS, GLUE_FAILURE, START_FAILURE, PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK)
 )
 def test_one_fault_point(point: str, services: SharedServices, tmp_path: Path) -> None:
-    # GIVEN a plan that fires once at the first event of this point
-    plan = FaultPlan.crash_at(point, seed=7)
+    # GIVEN a plan that fires once at the first event of this point; a crash point ends its step
+    # abruptly (no `except Exception` in it runs); the 20 seeds below mix exits and errors
+    abrupt = point in ALL_CRASH_POINTS
+    plan = FaultPlan.crash_at(point, seed=7, exit=abrupt)
     if point == "inside_compensate":  # compensation needs a failed run first
-        plan = FaultPlan(seed=7, faults=[Fault(GLUE_FAILURE), Fault(point)])
+        plan = FaultPlan(seed=7, faults=[Fault(GLUE_FAILURE), Fault(point, exit=True)])
     # WHEN the pipeline runs, retries, flushes and recovers; THEN every invariant holds
     run_scenario(services, tmp_path, plan, input_seed=7, replay=f"pytest tests/chaos/test_fixed.py -k '{point}'")
     # and the fault really fired (a point that never fires tests nothing)
     assert plan.injected[point] == 1, f"{point} never fired: {dict(plan.injected)}"
+    assert plan.exits == int(abrupt)
 
 
 @pytest.mark.parametrize("seed", range(20), ids=[f"seed{s}" for s in range(20)])
