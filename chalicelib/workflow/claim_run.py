@@ -58,6 +58,12 @@ def claim_run(
     }
     if started is None:
         current = store.get_manifest(manifest_id) or {}
+        if current.get("status") == keys.MANIFEST_RUNNING and current.get("execution_arn") == execution_arn:
+            # This execution's own claim, retried (its first answer was lost, or a later call
+            # was throttled): still ours, so run. Skipping would end the execution as a
+            # duplicate and leave the manifest running with nobody to finish it.
+            log.info("claim_run run", extra={"manifest_id": manifest_id, "execution_arn": execution_arn, "retry": True})
+            return {**base, "action": RUN, "reason": "claim retried", "run": int(current.get("run_count") or 1)}
         reason = f"duplicate delivery: manifest is {current.get('status', 'unknown')}"
         if current.get("status") == keys.MANIFEST_FAILED and not current.get("succeeded_once"):
             reason += " and its files went back to pending"

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
 
 class WorkflowError(RuntimeError):
     """Base class; permanent unless said otherwise (no Retry in the ASL matches it)."""
@@ -21,3 +27,58 @@ class StaleRunError(WorkflowError):
 
 class ReconciliationError(WorkflowError):
     """The run summary does not add up: lines != rows + quarantined + blank, or files are missing."""
+
+
+# AWS error codes that mean "the same call may succeed a moment later": botocore's standard retry
+# mode retries these (throttling and transient codes, botocore.retries.standard); seeing one here
+# means it outlasted the SDK's own attempts. 5xx answers count too.
+RETRYABLE_AWS_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+    }
+)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def is_retryable_aws_error(exc: BaseException) -> bool:
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return exc.response.get("Error", {}).get("Code") in RETRYABLE_AWS_CODES or status >= 500
+    return isinstance(exc, ConnectionError | HTTPClientError)  # no answer at all: connection, timeout
+
+
+def transient_aws_errors(task: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A Step Functions task whose AWS call was throttled or got no answer raises
+    ``TransientError``, which the ASL retries with backoff; any other error keeps its type (the
+    Catch decides). Without this a throttle storm would fail the run and spend one of each
+    file's MAX_ATTEMPTS (a chaos campaign quarantined a file that way). Safe because every task
+    is idempotent per execution."""
+
+    @wraps(task)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return task(*args, **kwargs)
+        except (ClientError, ConnectionError, HTTPClientError) as exc:
+            if is_retryable_aws_error(exc):
+                raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
+    return run

@@ -30,7 +30,10 @@ from chalicelib.workflow.tasks import breaker_config
 from chalicelib.workflow.timeutil import now_iso, to_epoch
 
 log = logging.getLogger(__name__)
-DEAD_EXECUTION = {"FAILED", "ABORTED", "TIMED_OUT"}
+# Executions that will never finish their manifest. SUCCEEDED belongs here too: Finalize ends the
+# run before its execution does, so a manifest still running under a succeeded execution was
+# left behind (an execution that ended as a duplicate of its own claim, say).
+DEAD_EXECUTION = {"FAILED", "ABORTED", "TIMED_OUT", "SUCCEEDED"}
 
 
 @dataclass

@@ -10,6 +10,7 @@ from chalicelib.settings import Settings, get_settings
 from chalicelib.workflow.breaker import BreakerConfig
 from chalicelib.workflow.claim_run import claim_run
 from chalicelib.workflow.compensate import compensate
+from chalicelib.workflow.errors import transient_aws_errors
 from chalicelib.workflow.finalize import finalize
 from chalicelib.workflow.store import WorkflowStore
 
@@ -23,16 +24,19 @@ def store(s: Settings | None = None) -> WorkflowStore:
     return WorkflowStore(aws.client("dynamodb"), s.table_name)
 
 
+@transient_aws_errors
 def claim_run_task(payload: dict[str, Any]) -> dict[str, Any]:
     s = get_settings()
     return claim_run(payload, store(s), s.manifest_bucket, s.manifest_prefix)
 
 
+@transient_aws_errors
 def finalize_task(payload: dict[str, Any]) -> dict[str, Any]:
     s = get_settings()
     return finalize(payload, store(s), aws.client("s3"), s.shard_count)
 
 
+@transient_aws_errors
 def compensate_task(payload: dict[str, Any]) -> dict[str, Any]:
     s = get_settings()
     return compensate(
