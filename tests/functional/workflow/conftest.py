@@ -136,6 +136,15 @@ class Workflow:
         )
         return pks
 
+    def set_owner(self, manifest_id: str, execution_arn: str) -> None:
+        """Name ``execution_arn`` as the execution running the manifest (a stuck state on purpose)."""
+        self.ddb.update_item(
+            TableName=TABLE,
+            Key=_to_item({"pk": keys.manifest_pk(manifest_id), "sk": keys.MANIFEST_SK}),
+            UpdateExpression="SET execution_arn = :a",
+            ExpressionAttributeValues=_to_item({":a": execution_arn}),
+        )
+
     def put_manifest_ready(self, manifest_id: str) -> None:
         resp = self.events.put_events(
             Entries=[

@@ -92,14 +92,7 @@ def test_crash_between_manifest_write_and_put_events_is_reemitted(workflow: Work
 def test_running_with_missing_execution_is_compensated(workflow: Workflow) -> None:
     mid = f"{DATE}-000011"
     pks = workflow.seed_manifest(mid, status=keys.MANIFEST_RUNNING)
-    workflow.ddb.update_item(
-        TableName=TABLE,
-        Key=to_item({"pk": keys.manifest_pk(mid), "sk": keys.MANIFEST_SK}),
-        UpdateExpression="SET execution_arn = :a",
-        ExpressionAttributeValues=to_item(
-            {":a": workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":gone"}
-        ),
-    )
+    workflow.set_owner(mid, workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":gone")
     report = recover_from_settings(now=LATER)
     assert report.counts()["compensated"] == 1, report.actions
     item = workflow.manifest(mid)

@@ -13,9 +13,8 @@ from chalicelib import aws, keys
 from chalicelib.workflow import tasks
 from chalicelib.workflow.errors import TransientError
 from chalicelib.workflow.recover import recover_from_settings
-from chalicelib.workflow.store import to_item
 from ndjson_parquet.local.faults import FaultPlan
-from tests.functional.workflow.conftest import DATE, TABLE, Workflow
+from tests.functional.workflow.conftest import DATE, Workflow
 
 LATER = time.time() + 3600  # "now" for recover: well past RECOVER_AFTER_SECONDS
 
@@ -89,12 +88,7 @@ def test_running_manifest_under_a_succeeded_execution_is_compensated(workflow: W
     # ... named as the owner of a manifest still running (what a lost claim answer used to leave)
     mid = f"{DATE}-000036"
     pks = workflow.seed_manifest(mid, status=keys.MANIFEST_RUNNING)
-    workflow.ddb.update_item(
-        TableName=TABLE,
-        Key=to_item({"pk": keys.manifest_pk(mid), "sk": keys.MANIFEST_SK}),
-        UpdateExpression="SET execution_arn = :a",
-        ExpressionAttributeValues=to_item({":a": execution["executionArn"]}),
-    )
+    workflow.set_owner(mid, execution["executionArn"])
     # WHEN recover runs; THEN the orphan is compensated and its files wait for a new manifest
     report = recover_from_settings(now=LATER)
     assert report.counts()["compensated"] == 1, report.actions
