@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from types import SimpleNamespace
 from typing import ParamSpec, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.retries.standard import (
+    OrRetryChecker,
+    RetryContext,
+    ThrottledRetryableChecker,
+    TransientRetryableChecker,
+)
 
 
 class WorkflowError(RuntimeError):
@@ -29,40 +36,21 @@ class ReconciliationError(WorkflowError):
     """The run summary does not add up: lines != rows + quarantined + blank, or files are missing."""
 
 
-# AWS error codes that mean "the same call may succeed a moment later": botocore's standard retry
-# mode retries these (throttling and transient codes, botocore.retries.standard); seeing one here
-# means it outlasted the SDK's own attempts. 5xx answers count too.
-RETRYABLE_AWS_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalServerError",
-        "InternalError",
-        "ServiceUnavailable",
-    }
-)
-
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
+# botocore's standard retry mode decides "the same call may succeed a moment later" (throttling
+# codes, transient codes, 5xx, no answer at all); reuse its checkers rather than a copy of its lists.
+_RETRYABLE = OrRetryChecker([ThrottledRetryableChecker(), TransientRetryableChecker()])
+
 
 def is_retryable_aws_error(exc: BaseException) -> bool:
+    """Would botocore's standard retry mode retry this? (Seen here, it outlasted those retries.)"""
     if isinstance(exc, ClientError):
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return exc.response.get("Error", {}).get("Code") in RETRYABLE_AWS_CODES or status >= 500
-    return isinstance(exc, ConnectionError | HTTPClientError)  # no answer at all: connection, timeout
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        http = SimpleNamespace(status_code=status) if status else None
+        return bool(_RETRYABLE.is_retryable(RetryContext(1, parsed_response=exc.response, http_response=http)))
+    return bool(_RETRYABLE.is_retryable(RetryContext(1, caught_exception=exc)))
 
 
 def transient_aws_errors(task: Callable[_P, _R]) -> Callable[_P, _R]:

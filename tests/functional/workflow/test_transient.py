@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from chalicelib import aws, keys
 from chalicelib.workflow import tasks
-from chalicelib.workflow.errors import TransientError
+from chalicelib.workflow.errors import TransientError, is_retryable_aws_error
 from chalicelib.workflow.recover import recover_from_settings
 from ndjson_parquet.local.faults import FaultPlan
 from tests.functional.workflow.conftest import DATE, Workflow
@@ -24,15 +24,27 @@ def _claim(manifest_id: str, execution_arn: str) -> dict:
     return tasks.claim_run_task({"event": event, "execution_arn": execution_arn})
 
 
-@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalError"])
-def test_a_throttled_task_raises_the_error_the_state_machine_retries(workflow: Workflow, code: str) -> None:
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("ProvisionedThroughputExceededException", 400), ("ThrottlingException", 400), ("InternalError", 500)],
+)
+def test_a_throttled_task_raises_the_error_the_state_machine_retries(
+    workflow: Workflow, code: str, status: int
+) -> None:
     # GIVEN DynamoDB answers the task's first call with a throttle that outlasted the SDK's retries
     with Stubber(aws.client("dynamodb")) as stub:
-        stub.add_client_error("get_item", service_error_code=code, http_status_code=400)
+        stub.add_client_error("get_item", service_error_code=code, http_status_code=status)
         # WHEN the claim runs; THEN it fails as TransientError (the ASL's Retry names it), cause kept
         with pytest.raises(TransientError, match=code) as raised:
             _claim(f"{DATE}-000031", "arn:aws:states:us-east-1:123456789012:execution:sm:x")
     assert isinstance(raised.value.__cause__, ClientError)
+
+
+def test_no_answer_at_all_is_retryable_and_a_bad_request_is_not() -> None:
+    assert is_retryable_aws_error(EndpointConnectionError(endpoint_url="https://dynamodb"))
+    assert is_retryable_aws_error(ReadTimeoutError(endpoint_url="https://dynamodb"))
+    bad = ClientError({"Error": {"Code": "ValidationException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "Query")
+    assert not is_retryable_aws_error(bad)
 
 
 def test_a_permanent_aws_error_keeps_its_type(workflow: Workflow) -> None:
