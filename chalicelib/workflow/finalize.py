@@ -8,40 +8,16 @@ import logging
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib import keys
 from chalicelib.manifest import Manifest
 from chalicelib.workflow import breaker, paths
-from chalicelib.workflow.errors import ReconciliationError, StaleRunError
+from chalicelib.workflow.errors import ReconciliationError
 from chalicelib.workflow.files import file_date, file_shard, file_uri
 from chalicelib.workflow.store import FileUpdate, WorkflowStore
 from chalicelib.workflow.summary import reconcile, totals
 from chalicelib.workflow.timeutil import now_iso
 
 log = logging.getLogger(__name__)
-
-
-def mark_finalizing(store: WorkflowStore, manifest_id: str, execution_arn: str, stamp: str) -> None:
-    """Record on the MANIFEST item that this run's summary reconciled and files start moving."""
-    try:
-        store.client.update_item(
-            TableName=store.table,
-            Key={"pk": {"S": keys.manifest_pk(manifest_id)}, "sk": {"S": keys.MANIFEST_SK}},
-            UpdateExpression="SET finalizing_since = if_not_exists(finalizing_since, :now)",
-            # Only while this execution owns the running manifest (same check as end_run).
-            ConditionExpression="#s = :running AND execution_arn = :arn",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":now": {"S": stamp},
-                ":running": {"S": keys.MANIFEST_RUNNING},
-                ":arn": {"S": execution_arn},
-            },
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise StaleRunError(f"execution {execution_arn} no longer owns manifest {manifest_id}") from None
-        raise
 
 
 def finalize(
@@ -84,7 +60,7 @@ def finalize(
     # From here on files become converted: a crash past this point must be rolled forward
     # (compensate re-runs finalize), never undone; undoing would delete the rows of converted
     # files. Found by the fault campaign (tests/chaos, crash point inside_finalize).
-    mark_finalizing(store, manifest_id, execution_arn, stamp)
+    store.mark_finalizing(manifest_id, execution_arn, stamp)
     moved = store.move_claimed_files(manifest_id, updates, owner_execution_arn=execution_arn)
     store.end_run(
         manifest_id,

@@ -134,6 +134,26 @@ class WorkflowStore:
                 raise StaleRunError(f"execution {execution_arn} no longer owns manifest {manifest_id}") from None
             raise
 
+    def mark_finalizing(self, manifest_id: str, execution_arn: str, now_iso: str) -> None:
+        """Record that this run's summary reconciled and its files start moving (compensate then
+        rolls forward instead of undoing)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({"pk": keys.manifest_pk(manifest_id), "sk": keys.MANIFEST_SK}),
+                UpdateExpression="SET finalizing_since = if_not_exists(finalizing_since, :now)",
+                # Only while this execution owns the running manifest (same check as end_run).
+                ConditionExpression="#status = :running AND execution_arn = :arn",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_values(
+                    {":now": now_iso, ":running": keys.MANIFEST_RUNNING, ":arn": execution_arn}
+                ),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StaleRunError(f"execution {execution_arn} no longer owns manifest {manifest_id}") from None
+            raise
+
     def iter_manifests(self, status: str, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
         yield from self._query_index(keys.manifest_status_key(status), page_size)
 

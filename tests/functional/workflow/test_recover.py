@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from chalicelib import keys
 from chalicelib.workflow import tasks
 from chalicelib.workflow.recover import recover_from_settings
@@ -205,3 +207,21 @@ def test_sealing_manifest_is_skipped_inside_the_lease_then_resumed_and_converted
     assert workflow.manifest(mid)["status"] == keys.MANIFEST_SUCCEEDED
     assert int(workflow.manifest(mid)["file_count"]) == 3
     assert deps.store.read_totals(DATE, 4).sealed_files == 3
+
+
+def test_only_the_owning_execution_marks_finalizing_and_the_first_stamp_stays(workflow: Workflow) -> None:
+    from chalicelib.workflow.errors import StaleRunError
+
+    mid = f"{DATE}-000021"
+    workflow.seed_manifest(mid, status=keys.MANIFEST_RUNNING)
+    owner = workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":owner"
+    workflow.set_owner(mid, owner)
+    store = tasks.store()
+    # an execution that does not own the manifest is refused and leaves no mark
+    with pytest.raises(StaleRunError):
+        store.mark_finalizing(mid, owner + "-other", "2025-01-15T01:00:00Z")
+    assert "finalizing_since" not in workflow.manifest(mid)
+    # the owner marks it; a retried Finalize keeps the first stamp
+    store.mark_finalizing(mid, owner, "2025-01-15T01:00:00Z")
+    store.mark_finalizing(mid, owner, "2025-01-15T02:00:00Z")
+    assert workflow.manifest(mid)["finalizing_since"] == "2025-01-15T01:00:00Z"
