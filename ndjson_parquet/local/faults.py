@@ -228,8 +228,9 @@ class FaultPlan:
         return None
 
     @staticmethod
-    def _crash(fault: Fault | None, message: str) -> BaseException:
-        return InjectedExit(f"injected exit: {message}") if fault is not None and fault.exit else InjectedCrash(message)
+    def _crash(exit: bool, message: str) -> BaseException:
+        """The exception a firing crash raises: an abrupt exit, or an error the step can see."""
+        return InjectedExit(f"injected exit: {message}") if exit else InjectedCrash(message)
 
     def _throttle(self) -> bool:
         with self._lock:
@@ -265,23 +266,23 @@ class FaultPlan:
 
     def _on_params(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         service, op = model.service_model.service_name, model.name
-        decided: list[tuple[str, str]] = []
+        decided: list[tuple[str, str, bool]] = []  # (when, fault name, abrupt exit)
         for name, point in CRASH_POINTS.items():
             matched = point.service == service and op in point.operations and point.matches(params, self.step)
             fault = self._firing(name) if matched else None
             if fault is not None:
-                decided.append((point.when, name + ("!exit" if fault.exit else "")))
+                decided.append((point.when, name, fault.exit))
         if service == "events" and op == "PutEvents":
             if self._fire(PUT_EVENTS_PARTIAL):
-                decided.append(("send", PUT_EVENTS_PARTIAL))
+                decided.append(("send", PUT_EVENTS_PARTIAL, False))
             elif self._fire(PUT_EVENTS_LOST_ACK):
-                decided.append(("after", PUT_EVENTS_LOST_ACK))
+                decided.append(("after", PUT_EVENTS_LOST_ACK, False))
         if self.throttle_cap and self._throttle():
-            decided.append(("before", THROTTLE))
+            decided.append(("before", THROTTLE, False))
         context["ndjson_faults"] = decided
 
     def _on_before_call(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
-        for when, name in context.get("ndjson_faults", ()):
+        for when, name, exit in context.get("ndjson_faults", ()):
             if when != "before":
                 continue
             if name == THROTTLE:
@@ -292,8 +293,8 @@ class FaultPlan:
                 )
                 error = {"Code": code, "Message": "injected throttle"}
                 raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, model.name)
-            raise self._crash_named(name, f"injected crash {name} (before {model.name})")
-        if ("send", PUT_EVENTS_PARTIAL) in context.get("ndjson_faults", ()):
+            raise self._crash(exit, f"injected crash {name} (before {model.name})")
+        if ("send", PUT_EVENTS_PARTIAL, False) in context.get("ndjson_faults", ()):
             # Returning (http, parsed) from before-call short-circuits the request: the event is
             # never sent, and PutEvents answers 200 with the entry failed, as EventBridge does.
             parsed = {
@@ -304,7 +305,7 @@ class FaultPlan:
         return None
 
     def _on_after_call(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        for when, name in context.get("ndjson_faults", ()):
+        for when, name, exit in context.get("ndjson_faults", ()):
             if when != "after":
                 continue
             if name == PUT_EVENTS_LOST_ACK:
@@ -314,13 +315,7 @@ class FaultPlan:
                     entries
                 )
                 continue
-            raise self._crash_named(name, f"injected crash {name} (after {model.name})")
-
-    @staticmethod
-    def _crash_named(decided: str, message: str) -> BaseException:
-        name, _, kind = decided.partition("!")
-        message = message.replace(decided, name)
-        return InjectedExit(f"injected exit: {message}") if kind == "exit" else InjectedCrash(message)
+            raise self._crash(exit, f"injected crash {name} (after {model.name})")
 
     # --- wrappers for the parts the runtime plays ----------------------------------------
     def wrap_delivery(self, handle: Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
@@ -360,7 +355,7 @@ class FaultPlan:
             if f"after_{name}" in ALL_CRASH_POINTS:
                 fault = self._firing(f"after_{name}")
                 if fault is not None:
-                    raise self._crash(fault, f"injected crash after_{name}")
+                    raise self._crash(fault.exit, f"injected crash after_{name}")
             return result
 
         return task
@@ -371,11 +366,11 @@ class FaultPlan:
                 raise InjectedGlueFailure("injected Glue job failure")
             fault = self._firing("before_glue")
             if fault is not None:
-                raise self._crash(fault, "injected crash before_glue")
+                raise self._crash(fault.exit, "injected crash before_glue")
             runner(arguments)
             fault = self._firing("after_glue")
             if fault is not None:
-                raise self._crash(fault, "injected crash after_glue (the job's output is committed)")
+                raise self._crash(fault.exit, "injected crash after_glue (the job's output is committed)")
 
         return run
 
