@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from ndjson_parquet.local.faults import FaultPlan
-from ndjson_parquet.local.runtime import LocalPipeline, RunOptions, SharedServices, shared_services
+from ndjson_parquet.local.runtime import LocalPipeline, SharedServices, shared_services
 from tests.chaos.campaign import summarize
-from tests.chaos.invariants import check_invariants, write_scenario_input
+from tests.chaos.invariants import check_invariants, scenario_options, write_scenario_input
 
 CHAOS_SEED_BASE = 1000  # randomized seeds: 1000, 1001, ... (the fixed suite uses 0-19)
 TOTALS: Counter[str] = Counter()
@@ -64,16 +64,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def run_scenario(services: SharedServices, tmp: Path, plan: FaultPlan, input_seed: int, replay: str) -> None:
     """Run the pipeline on a small input under ``plan``, then assert every invariant."""
     write_scenario_input(tmp / "in", input_seed)
-    opts = RunOptions(
-        input_dir=tmp / "in",
-        output_dir=tmp / "out" / "parquet",
-        quarantine_dir=tmp / "out" / "quarantine",
-        batch_max_files=2,
-        shards=2,
-        idle_timeout_seconds=90,  # without any progress: then the scenario fails, named
-        recover_idle_seconds=1.5,
-        max_recovers=1000,
-    )
+    opts = scenario_options(tmp, batch_max_files=2, recover_idle_seconds=1.5, max_recovers=1000)
     run = LocalPipeline(opts, faults=plan)
     run.run(shared=services)
     violations = check_invariants(run, plan)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from chalicelib import keys
 from glue.lines import decompress, parse_lines
 from ndjson_parquet.local.faults import START_FAILURE, FaultPlan
-from ndjson_parquet.local.runtime import LocalPipeline, read_state
+from ndjson_parquet.local.runtime import LocalPipeline, RunOptions, read_state
 
 BAD_LINES = (b"{not json", b"[1, 2]", b"'single'", b'{"a": 1} trailing', b"42", b'{"id": NaN}')
 
@@ -50,6 +50,21 @@ def write_scenario_input(folder: Path, seed: int) -> None:
             path.with_suffix(".ndjson.gz").write_bytes(gzip.compress(body))
         else:
             path.write_bytes(body)
+
+
+def scenario_options(tmp: Path, batch_max_files: int, recover_idle_seconds: float, max_recovers: int) -> RunOptions:
+    """A small local run over ``tmp/in`` into ``tmp/out``: two shards, and a named failure after
+    90 s without any progress."""
+    return RunOptions(
+        input_dir=tmp / "in",
+        output_dir=tmp / "out" / "parquet",
+        quarantine_dir=tmp / "out" / "quarantine",
+        batch_max_files=batch_max_files,
+        shards=2,
+        idle_timeout_seconds=90,
+        recover_idle_seconds=recover_idle_seconds,
+        max_recovers=max_recovers,
+    )
 
 
 @dataclass(frozen=True)

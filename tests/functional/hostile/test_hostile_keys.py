@@ -18,8 +18,8 @@ import boto3
 import pytest
 
 from ndjson_parquet.local.inputs import InputFile
-from ndjson_parquet.local.runtime import LocalPipeline, RunOptions, SharedServices, shared_services
-from tests.chaos.invariants import check_invariants, write_scenario_input
+from ndjson_parquet.local.runtime import LocalPipeline, SharedServices, shared_services
+from tests.chaos.invariants import check_invariants, scenario_options, write_scenario_input
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -85,16 +85,7 @@ class HostilePipeline(LocalPipeline):
 def test_hostile_keys_and_messages(services: SharedServices, tmp_path: Path) -> None:
     # GIVEN a small normal input, hostile keys and poison messages
     write_scenario_input(tmp_path / "in", seed=3)
-    opts = RunOptions(
-        input_dir=tmp_path / "in",
-        output_dir=tmp_path / "out" / "parquet",
-        quarantine_dir=tmp_path / "out" / "quarantine",
-        batch_max_files=4,
-        shards=2,
-        idle_timeout_seconds=90,
-        recover_idle_seconds=2.0,
-        max_recovers=100,
-    )
+    opts = scenario_options(tmp_path, batch_max_files=4, recover_idle_seconds=2.0, max_recovers=100)
     run = HostilePipeline(opts)
     # WHEN the pipeline runs
     run.run(shared=services)
