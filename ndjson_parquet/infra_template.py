@@ -597,13 +597,6 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
             "Resource": "*",
         },
         {
-            "Sid": "MetricsNoResourceLevel",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": "NdjsonParquet"}},
-        },
-        {
             # Only used when the stage sets subnet_ids/security_group_ids (Lambdas in private subnets).
             "Sid": "VpcDescribeNoResourceLevel",
             "Effect": "Allow",
@@ -631,28 +624,12 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
             {
                 "Sid": "IngestQueue",
                 "Effect": "Allow",
-                "Action": [
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:GetQueueAttributes",
-                    "sqs:ChangeMessageVisibility",
-                ],
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 "Resource": a["ingest"],
             },
             # Permanent per-message failures are routed to the DLQ by the handler itself (DESIGN: known traps).
             {"Sid": "IngestDlq", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": a["ingest_dlq"]},
-            {
-                "Sid": "TrackFiles",
-                "Effect": "Allow",
-                "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
-                "Resource": a["table"],
-            },
-            {
-                "Sid": "ReadInputObjects",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": a["input"] + "/*",
-            },
+            {"Sid": "TrackFiles", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": a["table"]},
         ]
     elif family == "batching":
         specific = [
@@ -670,8 +647,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
                     "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",  # abandon_seal drops an empty seal
                     "dynamodb:Query",
-                    "dynamodb:ConditionCheckItem",
                     "dynamodb:BatchGetItem",
                 ],
                 "Resource": [a["table"], a["index"]],
@@ -690,35 +667,45 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
                     "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",  # recover's resume_seal drops an empty seal
                     "dynamodb:Query",
                     "dynamodb:ConditionCheckItem",
-                    "dynamodb:BatchGetItem",
                 ],
                 "Resource": [a["table"], a["index"]],
             },
+            # recover's pass over files claimed by no manifest scans the status index.
+            {"Sid": "RecoverOrphanScan", "Effect": "Allow", "Action": "dynamodb:Scan", "Resource": a["index"]},
             {
                 "Sid": "ReadManifestsAndSummaries",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [a["manifests"] + "/*", a["output"] + "/*", a["quarantine"] + "/*"],
+                "Resource": [a["manifests"] + "/*", a["output"] + "/*"],
+            },
+            # recover's resume_seal writes the manifest a crashed sealer left unwritten.
+            {
+                "Sid": "ResumeSealWritesManifest",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": a["manifests"] + "/*",
             },
             {
                 "Sid": "ListRunOutput",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
-                "Resource": [a["output"], a["quarantine"], a["manifests"]],
+                "Resource": [a["output"], a["quarantine"]],
+            },
+            {
+                # Compensate's delete_objects of a failed run's partial output and quarantine.
+                "Sid": "CompensateDeletesRunOutput",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": [a["output"] + "/*", a["quarantine"] + "/*"],
             },
             {"Sid": "Alerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": a["topic"]},
             {
-                "Sid": "RecoverInspectsExecutions",
-                "Effect": "Allow",
-                "Action": ["states:ListExecutions", "states:DescribeStateMachine"],
-                "Resource": a["state_machine"],
-            },
-            {
                 "Sid": "RecoverExecutions",
                 "Effect": "Allow",
-                "Action": ["states:DescribeExecution", "states:StopExecution"],
+                "Action": "states:DescribeExecution",
                 "Resource": a["executions"],
             },
             {"Sid": "RecoverReEmits", "Effect": "Allow", "Action": "events:PutEvents", "Resource": a["bus"]},

@@ -4,7 +4,7 @@ Service Authorization Reference)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import botocore.session
 from botocore import xform_name
@@ -39,7 +39,7 @@ class UnknownOperation(ValueError):
     """The map names an operation botocore does not know."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model(service: str):  # type: ignore[no-untyped-def]
     return botocore.session.get_session().get_service_model(service)
 

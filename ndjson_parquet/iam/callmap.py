@@ -112,7 +112,7 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(BATCHING, "s3", "PutObject", "manifests_object", "write the manifest JSON"),
         code(PUBLISHER, "events", "PutEvents", "bus", "emit ManifestReady"),
     ),
-    # ---------------------------------------------------------------- workflow (claim_run, finalize, compensate, recover)
+    # ------------------------------------------------ workflow (claim_run, finalize, compensate, recover)
     "claim_run": (
         code(WF_STORE, "dynamodb", "UpdateItem", "table", "start_run: sealed -> running"),
         code(WF_STORE, "dynamodb", "GetItem", "table", "get_manifest"),
@@ -161,7 +161,12 @@ PATHS: dict[str, tuple[Call, ...]] = {
     ),
     "states_service": (
         *(
-            aws("logs", op, "*", "execution logging (LoggingConfiguration): log delivery has no resource-level permission")
+            aws(
+                "logs",
+                op,
+                "*",
+                "execution logging (LoggingConfiguration): log delivery has no resource-level permission",
+            )
             for op in (
                 "CreateLogDelivery",
                 "GetLogDelivery",
@@ -182,10 +187,19 @@ PATHS: dict[str, tuple[Call, ...]] = {
     "glue_job": (
         code(GLUE_IO, "s3", "GetObject", "manifests_object", "read the manifest"),
         code(GLUE_IO, "s3", "GetObject", "input_object", "read an input file (no version id)"),
-        code(GLUE_IO, "s3", "GetObject", "input_object", "read exactly the tracked version", action="s3:GetObjectVersion"),
+        code(
+            GLUE_IO, "s3", "GetObject", "input_object", "read exactly the tracked version", action="s3:GetObjectVersion"
+        ),
         code(GLUE_IO, "s3", "HeadObject", "input_object", "size of a tracked file", implicit_kms=False),
-        code(GLUE_IO, "s3", "HeadObject", "input_object", "size of a tracked version", action="s3:GetObjectVersion",
-             implicit_kms=False),
+        code(
+            GLUE_IO,
+            "s3",
+            "HeadObject",
+            "input_object",
+            "size of a tracked version",
+            action="s3:GetObjectVersion",
+            implicit_kms=False,
+        ),
         code(GLUE_IO, "s3", "HeadObject", "output_object", "size of a written part", implicit_kms=False),
         code(GLUE_IO, "s3", "GetObject", "output_object", "read a staged part"),
         code(GLUE_IO, "s3", "PutObject", "output_object", "write parts and the run summary"),
@@ -213,8 +227,13 @@ PATHS: dict[str, tuple[Call, ...]] = {
         aws("kms", "Encrypt", "data_key", "security configuration: CloudWatch logs encryption"),
         aws("kms", "DescribeKey", "data_key", "security configuration: the job checks the key"),
         aws("glue", "GetSecurityConfiguration", "glue_catalog", "the job's security configuration"),
-        aws("cloudwatch", "PutMetricData", "*", "--enable-metrics (no resource-level permission)",
-            context={"cloudwatch:namespace": "Glue"}),
+        aws(
+            "cloudwatch",
+            "PutMetricData",
+            "*",
+            "--enable-metrics (no resource-level permission)",
+            context={"cloudwatch:namespace": "Glue"},
+        ),
         # Only when the stack is deployed with VpcId (Glue network connection).
         aws("glue", "GetConnection", "glue_connection", "VPC: the job's network connection"),
         *(
@@ -232,9 +251,20 @@ PATHS: dict[str, tuple[Call, ...]] = {
         aws("ec2", "CreateNetworkInterface", "subnet", "VPC: ... in the connection's subnet"),
         aws("ec2", "CreateNetworkInterface", "security_group", "VPC: ... with its security groups"),
         aws("ec2", "DeleteNetworkInterface", "eni", "VPC: Glue removes them after the run"),
-        aws("ec2", "CreateTags", "eni", "VPC: Glue tags its interfaces", context={"aws:TagKeys": "aws-glue-service-resource"}),
-        aws("ec2", "DeleteTags", "eni", "VPC: Glue untags its interfaces",
-            context={"aws:TagKeys": "aws-glue-service-resource"}),
+        aws(
+            "ec2",
+            "CreateTags",
+            "eni",
+            "VPC: Glue tags its interfaces",
+            context={"aws:TagKeys": "aws-glue-service-resource"},
+        ),
+        aws(
+            "ec2",
+            "DeleteTags",
+            "eni",
+            "VPC: Glue untags its interfaces",
+            context={"aws:TagKeys": "aws-glue-service-resource"},
+        ),
     ),
     # ---------------------------------------------------------------- EventBridge target role
     "events_target": (aws("stepfunctions", "StartExecution", "state_machine", "ManifestReadyRule's target"),),

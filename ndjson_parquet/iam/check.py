@@ -69,8 +69,7 @@ def check_role(role: str, stage: str, policy: Mapping[str, Any] | None = None) -
     for call in calls:
         if not permitted(policy, call, stage):
             report.missing.append(
-                f"{call.iam_action} on {r.arn(call.resource, stage)} "
-                f"({call.where}, path {call.path}: {call.why})"
+                f"{call.iam_action} on {r.arn(call.resource, stage)} ({call.where}, path {call.path}: {call.why})"
             )
     needed = {c.iam_action for c in calls}
     for i, statement in enumerate(policy.get("Statement", [])):
