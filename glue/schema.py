@@ -1,16 +1,11 @@
 """Schemas: explicit ones (Spark DDL or StructType JSON) mapped to Arrow, inferred ones unified
 across files, and tables conformed to the one schema of a manifest.
 
-How type conflicts resolve when the schema is inferred (the same rule inside a file, across the
-files of a task and across the tasks of a manifest; see ``unify_types``):
-
-- null + T -> T;  integer + floating -> double;  struct + struct -> union of fields (first-seen
-  order, each field unified);  list + list -> list of the unified element type;
-- anything else (number vs string, object vs array, scalar vs object, ...) -> string, and every
-  value of that field is stored as its JSON text (``1`` -> ``"1"``, ``{"a":1}`` -> ``"{\"a\":1}"``).
-- a field that is null everywhere, an empty object ``{}`` type and ISO-looking strings all stay
-  string: inference never invents timestamps (Arrow would turn ``"2024-01-01"`` into one, but
-  only when no value has a fraction); declare timestamp/date in ``--SCHEMA_PATH`` to get them.
+What each JSON shape becomes is docs/json-shapes.md; the rules live here (``infer_value_type``,
+``unify_types``, ``final_schema``) and in glue/rescue.py (``fit``: what does not fit a column goes to
+``_rescued_data``). Inside a file and a task, unification is case-sensitive; the manifest's
+``final_schema`` applies the case policy over its files in manifest order, and ``conform_table``
+rescues whatever that schema has no column for.
 """
 
 from __future__ import annotations
