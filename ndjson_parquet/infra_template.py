@@ -543,6 +543,7 @@ STAR_ONLY_ACTIONS = frozenset(
         "ec2:DescribeSubnets",
         "ec2:DescribeVpcAttribute",
         "dynamodb:ListStreams",  # the Lambda poller lists the table's streams; no resource type
+        "events:ListArchives",  # the operator's replay finds the bus's archive
     }
 )
 
@@ -726,6 +727,65 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown function family {family!r}; known: {sorted(FUNCTION_FAMILIES)}")
     return {"Version": "2012-10-17", "Statement": specific + common}
+
+
+# Statements of a family's policy that only a Lambda function needs (its logs, traces, metrics, ENIs).
+_LAMBDA_ONLY_SIDS = frozenset(
+    {"OwnLogs", "XRayNoResourceLevel", "MetricsNoResourceLevel", "VpcDescribeNoResourceLevel", "VpcEnis"}
+)
+
+
+def operator_policy(stage: str) -> dict[str, Any]:
+    """Least-privilege policy of the operator CLI (status, replay, redrive, recover, backfill).
+
+    ``recover`` runs the recover function's code, so the operator gets the workflow family's
+    grants (without the Lambda-only ones) plus what the other commands call."""
+    a = _arns(stage)
+    n = f"{APP_NAME}-{stage}"
+    recover = [
+        {**s, "Sid": f"Recover{s['Sid']}"}
+        for s in chalice_policy(stage, "workflow")["Statement"]
+        if s["Sid"] not in _LAMBDA_ONLY_SIDS
+    ]
+    specific: list[dict[str, Any]] = [
+        {
+            # Every operator command finds the pipeline from the stack's outputs (stack_env.py).
+            "Sid": "FindStack",
+            "Effect": "Allow",
+            "Action": "cloudformation:DescribeStacks",
+            "Resource": f"arn:aws:cloudformation:*:*:stack/{n}/*",
+        },
+        {
+            # status: DLQ depths; redrive: DLQ -> source queue; backfill: notifications to the ingest queue.
+            "Sid": "Queues",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:SendMessage",
+                "sqs:ListDeadLetterSourceQueues",
+            ],
+            "Resource": [a["ingest"], a["ingest_dlq"], a["events_dlq"]],
+        },
+        {"Sid": "BackfillListsInput", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a["input"]},
+        {
+            "Sid": "ReplayFromArchive",
+            "Effect": "Allow",
+            "Action": ["events:DescribeArchive", "events:StartReplay", "events:DescribeReplay"],
+            "Resource": [f"arn:aws:events:*:*:archive/{n}-manifests", "arn:aws:events:*:*:replay/*"],
+        },
+        {"Sid": "FindArchive", "Effect": "Allow", "Action": "events:DescribeEventBus", "Resource": a["bus"]},
+        {"Sid": "ListArchivesNoResourceLevel", "Effect": "Allow", "Action": "events:ListArchives", "Resource": "*"},
+        {
+            "Sid": "ReplayOneManifest",
+            "Effect": "Allow",
+            "Action": ["states:StartExecution", "states:ListExecutions"],
+            "Resource": a["state_machine"],
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": recover + specific}
 
 
 def chalice_policy_filename(stage: str, family: str) -> str:
