@@ -34,6 +34,18 @@ ADMIN_USER = "local-administrator"
 ARN_MATCHED_SERVICES = frozenset({"s3", "sqs"})
 # Roles of the stack (infra/pipeline.yaml) whose inline policies become callers.
 STACK_ROLES = ("states", "glue", "events")
+# IAM action -> the name moto 5.2.5 checks for the same call (the API's name).
+_MOTO_ACTION_NAMES = {
+    "lambda:InvokeFunction": "lambda:Invoke",
+    "dynamodb:PutItem": "dynamodb:TransactWriteItems",
+    "dynamodb:UpdateItem": "dynamodb:TransactWriteItems",
+    "dynamodb:DeleteItem": "dynamodb:TransactWriteItems",
+    "dynamodb:ConditionCheckItem": "dynamodb:TransactWriteItems",
+    "dynamodb:GetItem": "dynamodb:TransactGetItems",
+    "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
+    "sqs:SendMessage": "sqs:SendMessageBatch",
+    "sqs:ChangeMessageVisibility": "sqs:ChangeMessageVisibilityBatch",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,12 @@ def for_moto(policy: dict[str, Any]) -> dict[str, Any]:
       (``ARN_MATCHED_SERVICES``): moto checks DynamoDB, DynamoDB Streams, Step Functions, Glue,
       Lambda, SNS and EventBridge requests against resource ``*``, so a grant scoped to an ARN is
       refused there. S3 and SQS grants keep their ARNs and are enforced with them.
+    - Where IAM's action name differs from the API's, moto checks the API's name: Lambda's Invoke
+      is authorized by lambda:InvokeFunction, SQS batch APIs by their single action
+      (DeleteMessageBatch by sqs:DeleteMessage), DynamoDB transactions by the item actions they
+      contain (TransactWriteItems by PutItem/UpdateItem/DeleteItem/ConditionCheckItem; moto sees
+      only the API, so any one of them names it: coarser than AWS, which checks each item). A
+      statement granting the IAM action also names the API for moto (``_MOTO_ACTION_NAMES``).
     - Statements with a Condition are dropped: moto evaluates conditions without request
       context and turns an unmet condition into an explicit deny of the action. None of these
       calls (KMS via alias, PutMetricData by namespace, ENI tags) is made locally; if one ever
@@ -63,6 +81,7 @@ def for_moto(policy: dict[str, Any]) -> dict[str, Any]:
         if statement.get("Condition"):
             continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        actions = list(dict.fromkeys(actions + [_MOTO_ACTION_NAMES[a] for a in actions if a in _MOTO_ACTION_NAMES]))
         matched = [a for a in actions if a.split(":", 1)[0] in ARN_MATCHED_SERVICES]
         widened = [a for a in actions if a not in matched]
         base = {k: v for k, v in statement.items() if k not in ("Action", "Resource", "Sid")}

@@ -286,6 +286,7 @@ def _restored_environment() -> Iterator[None]:
         get_settings.cache_clear()
         aws.clients.session_factory = boto3.session.Session
         aws.clients.clear()
+        boto3.DEFAULT_SESSION = None
 
 
 @contextmanager

@@ -79,8 +79,10 @@ def prepare_account(url: str, execute_state_machines: bool = True, enforce_iam: 
         resp.raise_for_status()
     if not enforce_iam:
         return None
-    admin = enable_enforcement(url, boto3.client("iam", endpoint_url=url, region_name=LOCAL_REGION))
+    iam = boto3.session.Session().client("iam", endpoint_url=url, region_name=LOCAL_REGION)
+    admin = enable_enforcement(url, iam)
     os.environ.update({"AWS_ACCESS_KEY_ID": admin.access_key, "AWS_SECRET_ACCESS_KEY": admin.secret_key})
+    boto3.DEFAULT_SESSION = None  # it caches the credentials it found first: let boto3.client() see these
     return admin
 
 
@@ -113,3 +115,4 @@ def moto_server(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        boto3.DEFAULT_SESSION = None

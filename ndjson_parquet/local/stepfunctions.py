@@ -240,21 +240,24 @@ class LocalTaskHost:
         return arn
 
     def _ensure_function(self, name: str) -> str:
+        # Create, and look up only on conflict: under IAM enforcement moto 5.2.5 miscomputes the
+        # signature of Lambda GET requests (it hashes its parsed headers as the empty body).
         lam = self.client("lambda")
-        try:
-            return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-        except lam.exceptions.ResourceNotFoundException:
-            pass
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("app.py", "def handler(event, context):\n    return event\n")
-        resp = lam.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=self._role_arn(),
-            Handler="app.handler",
-            Code={"ZipFile": buf.getvalue()},
-        )
+        try:
+            resp = lam.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=self._role_arn(),
+                Handler="app.handler",
+                Code={"ZipFile": buf.getvalue()},
+            )
+        except lam.exceptions.ResourceConflictException:
+            from moto.awslambda.utils import get_backend
+
+            return get_backend(self.account_id, self.region).get_function(name, None).function_arn
         return resp["FunctionArn"]
 
     def _role_arn(self, name: str = "local-task-host") -> str:
