@@ -87,13 +87,19 @@ def main(args: argparse.Namespace) -> int:
         idle_timeout_seconds=args.idle_timeout,
     )
     progress = _ProgressPrinter(args.quiet)
+    pipeline = LocalPipeline(opts, progress)
 
     def hold(endpoint) -> None:
         if not args.keep_running:
             return
         progress.done()
         print(f"local AWS endpoint: {endpoint.url}", flush=True)
-        print(f"try: ndjson-parquet status --endpoint-url {endpoint.url} --stage local", flush=True)
+        operator = pipeline.callers.get("operator")
+        keys = ""
+        if operator is not None:  # IAM is enforced: the operator commands need the operator role's keys
+            keys = f"AWS_ACCESS_KEY_ID={operator.access_key} AWS_SECRET_ACCESS_KEY={operator.secret_key} "
+            print(f"operator credentials: {keys.strip()}", flush=True)
+        print(f"try: {keys}ndjson-parquet status --endpoint-url {endpoint.url} --stage local", flush=True)
         print("press Ctrl-C to stop", flush=True)
         try:
             while True:
@@ -102,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
             pass
 
     try:
-        report = LocalPipeline(opts, progress).run(on_ready=hold)
+        report = pipeline.run(on_ready=hold)
     except (RuntimeSetupError, PortInUseError, OutputDirError) as exc:
         progress.done()
         print(f"error: {exc}", file=sys.stderr)
