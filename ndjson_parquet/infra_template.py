@@ -694,6 +694,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                     "dynamodb:Query",
                     "dynamodb:ConditionCheckItem",
                     "dynamodb:BatchGetItem",
+                    "dynamodb:Scan",  # recover's orphan pass (chalicelib/workflow/store.py)
+                    "dynamodb:DeleteItem",  # recover abandoning an empty seal (chalicelib/dynamodb_store.py)
                 ],
                 "Resource": [a["table"], a["index"]],
             },
