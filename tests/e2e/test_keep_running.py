@@ -39,7 +39,8 @@ def test_status_and_recover_against_a_kept_runtime(small_input: Path, tmp_path: 
                 break
         assert url and keys, "".join(lines)
         no_keys = cli("status", "--endpoint-url", url, "--stage", "local")
-        assert no_keys.returncode != 0 and "InvalidClientTokenId" in no_keys.stderr, no_keys.stderr
+        assert no_keys.returncode == 2, no_keys.stderr
+        assert "(The security token included in the request is invalid.)" in no_keys.stderr, no_keys.stderr
         status = cli("status", "--endpoint-url", url, "--stage", "local", env_extra=keys)
         assert status.returncode == 0, status.stderr
         converted = sum(int(n) for n in re.findall(r"converted=(\d+)", status.stdout))
