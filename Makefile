@@ -12,7 +12,7 @@ SAMPLE_DIR := samples/input
 OUT ?= out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-java run sample test test-all lint infra-check bench chaos load deploy clean
+.PHONY: help setup check-java run sample test test-all lint infra-check iam-check bench chaos load deploy clean
 
 help: ## List targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lint: $(STAMP) ## ruff + infra checks (cfn-lint, checkov)
 infra-check: $(STAMP) ## cfn-lint and checkov on infra/
 	$(BIN)/cfn-lint infra/*.yaml
 	$(BIN)/checkov --quiet --compact --framework cloudformation --config-file infra/.checkov.yaml -d infra
+
+iam-check: $(STAMP) ## Every role's policy against the static call map: missing and unused grants (also in make test)
+	$(BIN)/ndjson-parquet iam check
 
 bench: $(STAMP) check-java ## Benchmarks; results as JSON in bench/results/
 	$(BIN)/python -m bench.run_all

@@ -20,23 +20,23 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from glue.lines import BadLine, QuarantinedLine, decompress, loads_strict, parse_lines, quarantine
+from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine
+from glue.rescue import MANIFEST_ID, MAX_COLUMN_DEPTH, PROVENANCE, RESCUED, RESERVED, SOURCE_FILE, SOURCE_LINE, fit_row
 from glue.schema import (
     Mismatch,
     coerce_row,
     conform_table,
     has_type,
-    infer_value_type,
+    infer_row_schema,
     sorted_schema,
-    sorted_type,
     storable_schema,
+    type_depth,
     unify_schemas,
-    unify_types,
 )
 from glue.storage import S3Config, Storage, join
 
-SOURCE_FILE, SOURCE_LINE, MANIFEST_ID = "_source_file", "_source_line", "_manifest_id"
-PROVENANCE = (SOURCE_FILE, SOURCE_LINE, MANIFEST_ID)
+__all__ = ["MANIFEST_ID", "PROVENANCE", "RESCUED", "SOURCE_FILE", "SOURCE_LINE"]
+RESCUED_FIELD = pa.field(RESCUED, pa.string())
 PROVENANCE_FIELDS = [
     pa.field(SOURCE_FILE, pa.string()),
     pa.field(SOURCE_LINE, pa.int64()),
@@ -75,6 +75,9 @@ class FileCounts:
 class TaskResult:
     index: int
     files: list[FileCounts] = field(default_factory=list)
+    # Each file's data fields in first-seen order, aligned with ``files``: the manifest decides
+    # the case policy from these in manifest order, whatever task a file ran in.
+    file_schemas: list[pa.Schema] = field(default_factory=list)
     schema: pa.Schema | None = None  # data fields as written (inferred mode: before the manifest unifies)
     data_file: str | None = None
     quarantine_file: str | None = None
@@ -101,17 +104,35 @@ def _no_temporal(t: pa.DataType) -> pa.DataType:
     return t
 
 
+def _valid(table: pa.Table) -> bool:
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _fast(lines: list[bytes], schema: pa.Schema | None) -> pa.Table | None:
     """Arrow's reader over the strictly valid lines, or None when the slow path must decide."""
+    block = b"\n".join(lines)
     try:
-        table = _read_block(b"\n".join(lines), schema)
-        if schema is None and has_type(pa.struct(list(table.schema)), lambda t: pa.types.is_timestamp(t)):
-            # Arrow infers timestamps from some ISO strings; inference here keeps the text (module doc).
-            table = _read_block(b"\n".join(lines), pa.schema(list(_no_temporal(pa.struct(list(table.schema))))))
+        table = _read_block(block, schema)
+        inferred = pa.struct(list(table.schema))
+        if schema is None and (has_type(inferred, pa.types.is_timestamp) or not _valid(table)):
+            # Arrow infers timestamps from some ISO strings; inference here keeps the text. And
+            # Arrow's inference can build invalid lists when a list starts with null (apache/arrow
+            # issue 51305: offsets count the null, values lack it); reading again with the inferred
+            # schema given explicitly builds them right.
+            table = _read_block(block, pa.schema(list(_no_temporal(inferred))))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    if table.num_rows != len(lines) or any(name in PROVENANCE for name in table.column_names):
+    if table.num_rows != len(lines) or not _valid(table):
         return None
+    if schema is None and (
+        any(name.lower() in RESERVED for name in table.column_names)
+        or type_depth(pa.struct(list(table.schema))) > MAX_COLUMN_DEPTH + 1
+    ):
+        return None  # reserved names are rescued, deep values become text: the slow path does both
     return table
 
 
@@ -122,24 +143,19 @@ def _slow(
     bad: list[QuarantinedLine] = []
     for line, number in zip(lines, numbers, strict=True):
         try:
-            row = loads_strict(line)
+            row = loads_exact(line)
         except BadLine as exc:  # cannot happen after parse_lines; kept so nothing is ever lost
             bad.append(quarantine(number, exc.reason, line))
             continue
-        # With an explicit schema unknown fields are ignored (as Arrow's fast path does); inferred
-        # schemas would give the field a column that collides with provenance.
-        reserved = [k for k in PROVENANCE if k in row] if schema is None else []
-        if reserved:
-            bad.append(quarantine(number, f"reserved_field: '{reserved[0]}' is a provenance column", line))
-            continue
         candidates.append((row, number, line))
     if schema is None:
-        merged: pa.DataType = pa.struct([])
-        for row, _, _ in candidates:
-            merged = unify_types(merged, infer_value_type(row))
-        target = pa.schema(list(sorted_type(merged)))
-        coerced = [coerce_row(row, target, stringify=True) for row, _, _ in candidates]
-        return pa.Table.from_pylist(coerced, schema=target), [n for _, n, _ in candidates], bad
+        # Case-sensitive within the file, in first-seen order: the manifest applies the case
+        # policy over all its files in order (glue/schema.py final_schema).
+        target = unify_schemas([infer_row_schema(row) for row, _, _ in candidates])
+        fitted = [fit_row(row, target) for row, _, _ in candidates]
+        table = pa.Table.from_pylist([values for values, _ in fitted], schema=target)
+        table = table.append_column(RESCUED_FIELD, pa.array([text for _, text in fitted], pa.string()))
+        return table, [n for _, n, _ in candidates], bad
     good: list[dict] = []
     good_numbers: list[int] = []
     for row, number, line in candidates:
@@ -174,14 +190,16 @@ def convert_bytes(
     if not lines:
         table = (schema or pa.schema([])).empty_table()
     else:
-        table = _fast(lines, schema)
+        # A number only the exact reader keeps (an integer beyond 2**53, 1e400) skips Arrow, which
+        # would round it.
+        table = None if parsed.exact and schema is None else _fast(lines, schema)
         if table is None:
             table, numbers, more = _slow(lines, numbers, schema)
             bad.extend(more)
             bad.sort(key=lambda q: q.line_number)
-        elif schema is None:
-            table = conform_table(table, sorted_schema(table.schema))
     n = table.num_rows
+    if RESCUED not in table.column_names:
+        table = table.append_column(RESCUED_FIELD, pa.nulls(n, pa.string()))
     zeros = pa.array([0] * n, pa.int32()) if n else pa.array([], pa.int32())
     table = table.append_column(PROVENANCE_FIELDS[0], pa.array([uri], pa.string()).take(zeros))
     table = table.append_column(PROVENANCE_FIELDS[1], pa.array(numbers, pa.int64()))
@@ -192,11 +210,12 @@ def convert_bytes(
 
 
 def data_fields(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([f for f in schema if f.name not in PROVENANCE])
+    return pa.schema([f for f in schema if f.name not in PROVENANCE and f.name != RESCUED])
 
 
 def with_provenance(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([*data_fields(schema), *PROVENANCE_FIELDS])
+    """Data fields, then ``_rescued_data`` and the provenance columns every row carries."""
+    return pa.schema([*data_fields(schema), RESCUED_FIELD, *PROVENANCE_FIELDS])
 
 
 def parquet_bytes(table: pa.Table, compression: str) -> bytes:
@@ -250,10 +269,11 @@ def run_task(spec: TaskSpec) -> TaskResult:
         tables.append(table)
         bad.extend((uri, q) for q in quarantined)
         result.files.append(counts)
+        result.file_schemas.append(data_fields(table.schema))
     if spec.schema is not None:
         target = with_provenance(spec.schema)
     else:
-        target = with_provenance(sorted_schema(unify_schemas([data_fields(t.schema) for t in tables])))
+        target = with_provenance(sorted_schema(unify_schemas(result.file_schemas)))
     table = pa.concat_tables([conform_table(t, target) for t in tables]) if tables else target.empty_table()
     result.schema = data_fields(target)
     result.rows = table.num_rows

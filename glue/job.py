@@ -27,7 +27,6 @@ import pyarrow as pa
 from chalicelib.manifest import Manifest
 from glue.convert import (
     COMPRESSIONS,
-    PROVENANCE,
     ConformSpec,
     TaskResult,
     TaskSpec,
@@ -36,7 +35,8 @@ from glue.convert import (
     run_task,
     with_provenance,
 )
-from glue.schema import parse_schema_text, schema_json, sorted_schema, storable_schema, unify_schemas
+from glue.rescue import RESERVED
+from glue.schema import final_schema, parse_schema_text, schema_json
 from glue.shipping import ship_modules
 from glue.storage import MissingObjectError, S3Config, Storage, join
 
@@ -127,7 +127,7 @@ def _load_schema(spark: Any, storage: Storage, path: str | None) -> pa.Schema | 
         return spark._jvm.org.apache.spark.sql.types.StructType.fromDDL(ddl).json()
 
     schema = parse_schema_text(text, ddl_to_json)
-    clash = [f.name for f in schema if f.name in PROVENANCE]
+    clash = [f.name for f in schema if f.name.lower() in RESERVED]
     if clash:
         raise JobArgsError(f"schema declares provenance column {clash[0]!r}; the job adds it itself")
     return schema
@@ -199,7 +199,11 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
 
         t = time.perf_counter()
         if schema is None:
-            final = storable_schema(sorted_schema(unify_schemas([r.schema for r in results if r.rows])))
+            # Files in manifest order, whatever task converted them: the first casing of a name
+            # seen in that order is the column (docs/json-shapes.md), the same on every rerun.
+            by_uri = {c.uri: (c, s) for r in results for c, s in zip(r.files, r.file_schemas, strict=True)}
+            ordered = [by_uri[f.uri] for f in manifest.files]
+            final = final_schema([s for c, s in ordered if c.rows])
         else:
             final = schema
         target = with_provenance(final)

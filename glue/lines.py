@@ -7,7 +7,15 @@ and invalid UTF-8 by itself), else the standard library with hooks that add the 
 Line numbers are 1-based physical lines split on LF; a trailing CR (CRLF files) is dropped, a UTF-8
 BOM at the start of the file is skipped, and a final line without newline still counts. A line of
 only whitespace is ``blank`` (counted, never an error). Reasons are ``<code>: <detail>`` with codes
-``invalid_json``, ``invalid_utf8``, ``not_an_object`` and (later, in conversion) ``schema_mismatch``.
+``invalid_json``, ``invalid_utf8``, ``not_an_object``, ``too_deep`` and (later, in conversion)
+``schema_mismatch``. What each valid shape becomes is docs/json-shapes.md.
+
+Two parsers, one verdict: orjson decides fast; where it is not exact or not the arbiter (a number
+beyond a double's range, which orjson refuses; integers beyond 64 bits, which it rounds) the
+standard library decides, and ``loads_exact`` gives the values the slow path converts: integers
+exact, number literals a double cannot hold kept as text (``NumberText``), duplicate keys recorded.
+Nesting deeper than MAX_DEPTH is ``too_deep`` on both (orjson stops at 1024, the standard library
+at Python's recursion limit: neither is the contract).
 """
 
 from __future__ import annotations
@@ -31,6 +39,32 @@ BOM = b"\xef\xbb\xbf"
 RAW_MAX_BYTES = 64 * 1024
 _WHITESPACE = b" \t\r\n"
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Objects/arrays nested deeper than this are ``too_deep`` on every parser (docs/json-shapes.md).
+MAX_DEPTH = 512
+# An integer literal of 16+ digits may exceed 2**53 (a double rounds it; orjson rounds beyond 64
+# bits): such lines are re-read exactly. Digits after '.', 'e' or a sign of an exponent are not one.
+_LONG_INT = re.compile(rb"(?<![0-9.eE+\-])-?[0-9]{16,}(?![0-9.eE])")
+EXACT_INT_MAX = 2**53
+
+
+class NumberText(str):
+    """A number literal that no double holds (``1e400``): kept as its exact text."""
+
+
+class JsonObject(dict):
+    """A parsed object; ``duplicates`` holds (key, value) of earlier occurrences of a repeated key,
+    in source order (the last occurrence is the dict's value, as in every mainstream parser)."""
+
+    __slots__ = ("duplicates",)
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__()
+        self.duplicates: list[tuple[str, object]] = []
+        for key, value in pairs:
+            if key in self:
+                self.duplicates.append((key, self[key]))
+                del self[key]  # keep the last occurrence's position, as the fast path does
+            self[key] = value
 
 
 class BadLine(ValueError):
@@ -58,15 +92,27 @@ class ParsedFile:
     valid: list[bytes] = field(default_factory=list)
     valid_line_numbers: list[int] = field(default_factory=list)
     quarantined: list[QuarantinedLine] = field(default_factory=list)
+    # Some valid line holds a number only the exact reader keeps (see ``needs_exact``).
+    exact: bool = False
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _std_loads(line: bytes) -> object:
+def _exact_float(text: str) -> float | NumberText:
+    value = float(text)
+    return value if value not in (float("inf"), float("-inf")) else NumberText(text)
+
+
+def _std_loads(line: bytes, exact: bool = False) -> object:
     text = line.decode("utf-8")  # UnicodeDecodeError -> invalid_utf8 in the caller
-    value = json.loads(text, parse_constant=_reject_constant)
+    if exact:
+        value = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_exact_float, object_pairs_hook=JsonObject
+        )
+    else:
+        value = json.loads(text, parse_constant=_reject_constant)
     if "\\u" in text and _has_lone_surrogate(value):
         raise ValueError("lone surrogate in string escape")
     return value
@@ -102,19 +148,116 @@ def _is_valid_utf8(line: bytes) -> bool:
     return True
 
 
-def loads_strict(line: bytes, use_orjson: bool = _ORJSON) -> dict:
-    """Parse one line strictly into a dict, or raise BadLine with a stable reason code."""
-    try:
-        value = orjson.loads(line) if use_orjson else _std_loads(line)
-    except UnicodeDecodeError as exc:
-        raise BadLine(f"invalid_utf8: {exc.reason} at byte {exc.start}") from None
-    except ValueError as exc:  # orjson.JSONDecodeError and json.JSONDecodeError are ValueErrors
-        if not _is_valid_utf8(line):
-            raise BadLine("invalid_utf8: line is not valid UTF-8") from None
-        raise BadLine(f"invalid_json: {exc}") from None
-    if type(value) is not dict:
+def nesting_depth(line: bytes) -> int:
+    """Deepest nesting of objects/arrays, brackets inside strings ignored (only called on lines
+    with more than MAX_DEPTH brackets, so ordinary lines never pay for it)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _check_depth(line: bytes) -> None:
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
+        depth = nesting_depth(line)
+        if depth > MAX_DEPTH:
+            raise BadLine(f"too_deep: nesting of {depth} levels exceeds {MAX_DEPTH}")
+
+
+def _bad(line: bytes, exc: ValueError) -> BadLine:
+    if isinstance(exc, UnicodeDecodeError):
+        return BadLine(f"invalid_utf8: {exc.reason} at byte {exc.start}")
+    if not _is_valid_utf8(line):
+        return BadLine("invalid_utf8: line is not valid UTF-8")
+    return BadLine(f"invalid_json: {exc}")
+
+
+def _object(value: object) -> dict:
+    if not isinstance(value, dict):
         raise BadLine(f"not_an_object: {_json_type(value)}")
     return value
+
+
+def loads_strict(line: bytes, use_orjson: bool = _ORJSON) -> dict:
+    """Parse one line strictly into a dict, or raise BadLine with a stable reason code.
+
+    The verdict is the same with or without orjson; values are exact except that integers beyond
+    64 bits are read exactly on both, and a literal beyond a double's range is ``NumberText``."""
+    _check_depth(line)  # before any parser recurses
+    if use_orjson:
+        try:
+            value = orjson.loads(line)
+            if _LONG_INT.search(line):  # orjson rounds integers beyond 64 bits: read them exactly
+                value = _std_loads(line, exact=True)
+            return _object(value)
+        except BadLine:
+            raise
+        except ValueError as exc:
+            first = exc
+        # orjson refuses numbers beyond a double's range, which RFC 8259 allows: the standard
+        # library is the arbiter for every line orjson refuses, so both parsers agree.
+        try:
+            return _object(_std_loads(line, exact=True))
+        except BadLine:
+            raise
+        except ValueError:
+            raise _bad(line, first) from None
+    try:
+        return _object(_std_loads(line, exact=True))
+    except BadLine:
+        raise
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _bad(line, exc) from None
+
+
+def loads_exact(line: bytes) -> JsonObject:
+    """A valid line's object with exact numbers and its duplicate keys (the slow path's reader)."""
+    _check_depth(line)
+    try:
+        return _object(_std_loads(line, exact=True))
+    except BadLine:
+        raise
+    except ValueError as exc:
+        raise _bad(line, exc) from None
+
+
+def _has_inexact_number(value: object) -> bool:
+    if isinstance(value, NumberText):
+        return True
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -EXACT_INT_MAX <= value <= EXACT_INT_MAX
+    if isinstance(value, dict):
+        return any(_has_inexact_number(v) for v in value.values()) or any(
+            _has_inexact_number(v) for _, v in getattr(value, "duplicates", ())
+        )
+    if isinstance(value, list):
+        return any(_has_inexact_number(v) for v in value)
+    return False
+
+
+def needs_exact(line: bytes) -> bool:
+    """True when a valid line holds a number that Arrow's reader or orjson would not keep exactly
+    (an integer beyond 2**53, a literal beyond a double's range): its file takes the slow path."""
+    if not _LONG_INT.search(line) and b"e" not in line and b"E" not in line:
+        return False
+    try:
+        return _has_inexact_number(_std_loads(line, exact=True))
+    except (ValueError, RecursionError):
+        return False
 
 
 def raw_text(line: bytes) -> tuple[str, bool]:
@@ -163,9 +306,11 @@ def parse_lines(data: bytes, use_orjson: bool = _ORJSON) -> ParsedFile:
         if loads is not None:
             # Fast path inlined: most lines are plain objects; anything else takes the full check.
             try:
-                if type(loads(line)) is dict:
+                if type(loads(line)) is dict and line.count(b"[") + line.count(b"{") <= MAX_DEPTH:
                     valid.append(line)
                     numbers.append(number)
+                    if not out.exact and _LONG_INT.search(line):
+                        out.exact = needs_exact(line)
                     continue
             except ValueError:
                 pass
@@ -179,4 +324,6 @@ def parse_lines(data: bytes, use_orjson: bool = _ORJSON) -> ParsedFile:
             continue
         valid.append(line)
         numbers.append(number)
+        if not out.exact:
+            out.exact = needs_exact(line)
     return out

@@ -23,7 +23,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+from glue.lines import EXACT_INT_MAX, NumberText
+from glue.rescue import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_COLUMN_DEPTH,
+    RESCUED,
+    RESERVED,
+    Rescued,
+    arrow_value,
+    column_name_ok,
+    dumps,
+    fit,
+    pointer,
+)
+
+DECIMAL_INT = pa.decimal128(38, 0)  # integers beyond int64, up to 38 digits, exactly
 
 
 class SchemaError(ValueError):
@@ -173,33 +188,80 @@ def parse_schema_text(text: str, ddl_to_json: Any = None) -> pa.Schema:
 # ---------------------------------------------------------------- inference and unification
 
 
-def unify_types(a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    """The one type both sides fit in; see the module docstring for the rules."""
-    if a == b:
+def _number_rank(t: pa.DataType) -> int | None:
+    """bigint < decimal(38,0); double apart (see ``unify_types``)."""
+    if pa.types.is_integer(t):
+        return 0
+    if pa.types.is_decimal(t):
+        return 1
+    if pa.types.is_floating(t):
+        return 2
+    return None
+
+
+def unify_types(a: pa.DataType, b: pa.DataType, case_insensitive: bool = False) -> pa.DataType:
+    """The one type both sides fit in; see the module docstring for the rules.
+
+    ``case_insensitive`` (the manifest's final schema): a struct field whose name differs only by
+    case from an earlier one is not a field (its values are rescued), the first casing wins."""
+    if a == b and not case_insensitive:
         return a
     if pa.types.is_null(a):
-        return b
+        return _ci(b) if case_insensitive else b
     if pa.types.is_null(b):
-        return a
-    if _is_number(a) and _is_number(b):
-        return pa.float64()
+        return _ci(a) if case_insensitive else a
+    ra, rb = _number_rank(a), _number_rank(b)
+    if ra is not None and rb is not None:
+        if ra == rb:
+            return a
+        if {ra, rb} == {0, 2}:
+            return pa.float64()  # integers beyond 2**53 are rescued by ``fit``, never rounded
+        if {ra, rb} == {0, 1}:
+            return a if ra == 1 else b
+        return pa.string()  # decimal(38,0) vs double: no exact common number type
     if pa.types.is_struct(a) and pa.types.is_struct(b):
-        fields = {f.name: f.type for f in a}
-        for f in b:
-            fields[f.name] = unify_types(fields[f.name], f.type) if f.name in fields else f.type
+        fields: dict[str, pa.DataType] = {}
+        lowered: set[str] = set()
+        for f in [*a, *b]:
+            if f.name in fields:
+                fields[f.name] = unify_types(fields[f.name], f.type, case_insensitive)
+            elif case_insensitive and (f.name.lower() in lowered or not column_name_ok(f.name, False)):
+                continue  # another casing of an earlier field, or no valid column name: rescued
+            else:
+                fields[f.name] = _ci(f.type) if case_insensitive else f.type
+                lowered.add(f.name.lower())
         return pa.struct([pa.field(n, t) for n, t in fields.items()])
     if pa.types.is_list(a) and pa.types.is_list(b):
-        return pa.list_(unify_types(a.value_type, b.value_type))
+        return pa.list_(unify_types(a.value_type, b.value_type, case_insensitive))
     return pa.string()
 
 
+def _ci(t: pa.DataType) -> pa.DataType:
+    """``t`` with the case policy applied inside (first casing of each struct field wins)."""
+    if pa.types.is_struct(t):
+        return unify_types(pa.struct([]), t, True)
+    if pa.types.is_list(t):
+        return pa.list_(_ci(t.value_type))
+    return t
+
+
 def unify_schemas(schemas: list[pa.Schema]) -> pa.Schema:
-    if not schemas:
-        return pa.schema([])
-    merged: pa.DataType = pa.struct(list(schemas[0]))
-    for s in schemas[1:]:
+    """Case-sensitive union (a task's part keeps every casing until the manifest decides)."""
+    merged: pa.DataType = pa.struct([])
+    for s in schemas:
         merged = unify_types(merged, pa.struct(list(s)))
     return pa.schema(list(merged))
+
+
+def final_schema(file_schemas: list[pa.Schema]) -> pa.Schema:
+    """The manifest's schema from its files' schemas IN MANIFEST ORDER: case policy (the first
+    casing seen wins), names that cannot be columns dropped (their values are rescued), struct
+    fields sorted, and only types every reader can store."""
+    merged: pa.DataType = pa.struct([])
+    for s in file_schemas:
+        top = [f for f in s if column_name_ok(f.name, True)]
+        merged = unify_types(merged, pa.struct(top), case_insensitive=True)
+    return storable_schema(sorted_schema(pa.schema(list(merged))))
 
 
 def storable(t: pa.DataType) -> pa.DataType:
@@ -230,39 +292,86 @@ def has_type(t: pa.DataType, pred: Any) -> bool:
     return False
 
 
-def _is_number(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t)
+def type_depth(t: pa.DataType) -> int:
+    """Nesting of structs/lists: a scalar column is 0, ``struct<a:int>`` 1, ``array<struct<..>>`` 2."""
+    if pa.types.is_struct(t):
+        return 1 + max((type_depth(f.type) for f in t), default=0)
+    if pa.types.is_list(t):
+        return 1 + type_depth(t.value_type)
+    return 0
 
 
-def infer_value_type(value: Any) -> pa.DataType:
-    """Arrow type of one parsed JSON value (the slow path, used when Arrow's own inference fails)."""
+def names_ok(t: pa.DataType) -> bool:
+    """No struct level holds a name that cannot be a column or two names equal ignoring case."""
+    if pa.types.is_struct(t):
+        lowered = [f.name.lower() for f in t]
+        if len(set(lowered)) != len(lowered) or not all(column_name_ok(f.name, False) for f in t):
+            return False
+        return all(names_ok(f.type) for f in t)
+    if pa.types.is_list(t):
+        return names_ok(t.value_type)
+    return True
+
+
+def infer_value_type(value: Any, depth: int = 1) -> pa.DataType:
+    """Arrow type of one parsed JSON value (docs/json-shapes.md): exact integers, big ones as
+    decimal(38,0) or text, containers nested deeper than MAX_COLUMN_DEPTH as text."""
     if value is None:
         return pa.null()
     if isinstance(value, bool):
         return pa.bool_()
+    if isinstance(value, NumberText):
+        return pa.string()
     if isinstance(value, int):
-        return pa.int64() if INT64_MIN <= value <= INT64_MAX else pa.float64()
+        if INT64_MIN <= value <= INT64_MAX:
+            return pa.int64()
+        return DECIMAL_INT if len(str(abs(value))) <= DECIMAL_INT.precision else pa.string()
     if isinstance(value, float):
         return pa.float64()
     if isinstance(value, str):
         return pa.string()
+    if depth > MAX_COLUMN_DEPTH:
+        return pa.string()
     if isinstance(value, list):
         item: pa.DataType = pa.null()
         for v in value:
-            item = unify_types(item, infer_value_type(v))
+            item = unify_types(item, infer_value_type(v, depth + 1))
         return pa.list_(item)
-    return pa.struct([pa.field(k, infer_value_type(v)) for k, v in value.items()])
+    fields: dict[str, pa.DataType] = {}
+    for k, v in value.items():
+        fields[k] = infer_value_type(v, depth + 1)
+    return pa.struct([pa.field(k, t) for k, t in fields.items()])
+
+
+def infer_row_schema(row: dict) -> pa.Schema:
+    """A row's top-level fields, minus the names the job reserves (those are rescued)."""
+    return pa.schema([pa.field(k, infer_value_type(v)) for k, v in row.items() if k.lower() not in RESERVED])
 
 
 # ---------------------------------------------------------------- conforming Arrow data
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+def _vector_ok(arr: pa.Array, src: pa.DataType, target: pa.DataType) -> bool:
+    """Arrow can re-type ``src`` to ``target`` losing nothing (else ``fit`` decides, in Python)."""
+    if src == target or pa.types.is_null(src):
+        return True
+    if pa.types.is_integer(src) and pa.types.is_decimal(target):
+        return True
+    if pa.types.is_integer(src) and pa.types.is_floating(target):
+        if arr is None:
+            return False
+        low, high = pc.min_max(arr).values() if len(arr) else (None, None)
+        return low is None or (low.as_py() >= -EXACT_INT_MAX and high.as_py() <= EXACT_INT_MAX)
+    if pa.types.is_struct(src) and pa.types.is_struct(target):
+        names = {f.name: f.type for f in target}
+        return all(f.name in names and _vector_ok(None, f.type, names[f.name]) for f in src)
+    if pa.types.is_list(src) and pa.types.is_list(target):
+        return _vector_ok(None, src.value_type, target.value_type)
+    return False
 
 
 def conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """``arr`` re-typed to ``target`` where ``target`` came from ``unify_types`` over its type."""
+    """``arr`` re-typed to ``target`` where ``_vector_ok`` says Arrow loses nothing doing it."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     src = arr.type
@@ -270,10 +379,8 @@ def conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
         return arr
     if pa.types.is_null(src):
         return pa.nulls(len(arr), target)
-    if pa.types.is_string(target):
-        if pa.types.is_struct(src) or pa.types.is_list(src):
-            return pa.array([None if v is None else _json_text(v) for v in arr.to_pylist()], pa.string())
-        return pc.cast(arr, pa.string())
+    if pa.types.is_string(target):  # conflicting kinds: each value's JSON text, as ``fit`` does
+        return pa.array([None if v is None else fit(arrow_value(v), target, "", Rescued()) for v in arr.to_pylist()])
     if pa.types.is_struct(target) and pa.types.is_struct(src):
         names = [src.field(i).name for i in range(src.num_fields)]
         children = [
@@ -292,14 +399,51 @@ def conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
 
 
 def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Columns of ``schema`` in its order: missing ones null, others conformed; extras dropped."""
+    """Columns of ``schema`` in its order. Missing ones are null; the others are re-typed by Arrow
+    where nothing is lost, else value by value with ``fit``; values of columns ``schema`` lacks
+    (another casing, a name that cannot be a column) are rescued. Every rescued value is merged
+    into ``_rescued_data``: nothing is dropped."""
     if table.schema == schema:
         return table
-    columns = [
-        conform_array(table.column(f.name), f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
+    n = len(table)
+    rescued: dict[int, Rescued] = {}
+    columns: dict[str, pa.Array] = {}
+    present = set(table.column_names)
+    for f in schema:
+        if f.name == RESCUED:
+            continue
+        if f.name not in present:
+            columns[f.name] = pa.nulls(n, f.type)
+            continue
+        col = table.column(f.name)
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        if _vector_ok(col, col.type, f.type):
+            columns[f.name] = conform_array(col, f.type)
+            continue
+        values = []
+        for i, v in enumerate(col.to_pylist()):
+            box = rescued.setdefault(i, Rescued())
+            values.append(fit(arrow_value(v), f.type, pointer("", f.name), box))
+        columns[f.name] = pa.array(values, f.type)
+    wanted = {f.name for f in schema}
+    for name in table.column_names:
+        if name in wanted or name == RESCUED:
+            continue
+        for i, v in enumerate(table.column(name).to_pylist()):
+            if v is not None:
+                rescued.setdefault(i, Rescued()).add(pointer("", name), arrow_value(v))
+    if RESCUED in wanted:
+        earlier = table.column(RESCUED).to_pylist() if RESCUED in present else [None] * n
+        texts = []
+        for i, text in enumerate(earlier):
+            box = rescued.get(i)
+            if box is None or not box.values:
+                texts.append(text)
+                continue
+            box.merge_text(text)
+            texts.append(box.text())
+        columns[RESCUED] = pa.array(texts, pa.string())
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 
 # ---------------------------------------------------------------- checking Python values
@@ -319,7 +463,7 @@ def coerce(value: Any, t: pa.DataType, path: str, stringify: bool) -> Any:
         if isinstance(value, str):
             return value
         if stringify:
-            return _json_text(value)
+            return dumps(value)
         raise Mismatch(path, t, value)
     if pa.types.is_boolean(t):
         if isinstance(value, bool):

@@ -543,7 +543,6 @@ STAR_ONLY_ACTIONS = frozenset(
         "ec2:DescribeSubnets",
         "ec2:DescribeVpcAttribute",
         "dynamodb:ListStreams",  # the Lambda poller lists the table's streams; no resource type
-        "events:ListArchives",  # the operator's replay finds the bus's archive
     }
 )
 
@@ -598,13 +597,6 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
             "Resource": "*",
         },
         {
-            "Sid": "MetricsNoResourceLevel",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": "NdjsonParquet"}},
-        },
-        {
             # Only used when the stage sets subnet_ids/security_group_ids (Lambdas in private subnets).
             "Sid": "VpcDescribeNoResourceLevel",
             "Effect": "Allow",
@@ -632,28 +624,12 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
             {
                 "Sid": "IngestQueue",
                 "Effect": "Allow",
-                "Action": [
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:GetQueueAttributes",
-                    "sqs:ChangeMessageVisibility",
-                ],
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 "Resource": a["ingest"],
             },
             # Permanent per-message failures are routed to the DLQ by the handler itself (DESIGN: known traps).
             {"Sid": "IngestDlq", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": a["ingest_dlq"]},
-            {
-                "Sid": "TrackFiles",
-                "Effect": "Allow",
-                "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
-                "Resource": a["table"],
-            },
-            {
-                "Sid": "ReadInputObjects",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": a["input"] + "/*",
-            },
+            {"Sid": "TrackFiles", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": a["table"]},
         ]
     elif family == "batching":
         specific = [
@@ -671,8 +647,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
                     "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",  # abandon_seal drops an empty seal
                     "dynamodb:Query",
-                    "dynamodb:ConditionCheckItem",
                     "dynamodb:BatchGetItem",
                 ],
                 "Resource": [a["table"], a["index"]],
@@ -691,37 +667,45 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
                     "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",  # recover's resume_seal drops an empty seal
                     "dynamodb:Query",
                     "dynamodb:ConditionCheckItem",
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:Scan",  # recover's orphan pass (chalicelib/workflow/store.py)
-                    "dynamodb:DeleteItem",  # recover abandoning an empty seal (chalicelib/dynamodb_store.py)
                 ],
                 "Resource": [a["table"], a["index"]],
             },
+            # recover's pass over files claimed by no manifest scans the status index.
+            {"Sid": "RecoverOrphanScan", "Effect": "Allow", "Action": "dynamodb:Scan", "Resource": a["index"]},
             {
                 "Sid": "ReadManifestsAndSummaries",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [a["manifests"] + "/*", a["output"] + "/*", a["quarantine"] + "/*"],
+                "Resource": [a["manifests"] + "/*", a["output"] + "/*"],
+            },
+            # recover's resume_seal writes the manifest a crashed sealer left unwritten.
+            {
+                "Sid": "ResumeSealWritesManifest",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": a["manifests"] + "/*",
             },
             {
                 "Sid": "ListRunOutput",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
-                "Resource": [a["output"], a["quarantine"], a["manifests"]],
+                "Resource": [a["output"], a["quarantine"]],
+            },
+            {
+                # Compensate's delete_objects of a failed run's partial output and quarantine.
+                "Sid": "CompensateDeletesRunOutput",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": [a["output"] + "/*", a["quarantine"] + "/*"],
             },
             {"Sid": "Alerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": a["topic"]},
             {
-                "Sid": "RecoverInspectsExecutions",
-                "Effect": "Allow",
-                "Action": ["states:ListExecutions", "states:DescribeStateMachine"],
-                "Resource": a["state_machine"],
-            },
-            {
                 "Sid": "RecoverExecutions",
                 "Effect": "Allow",
-                "Action": ["states:DescribeExecution", "states:StopExecution"],
+                "Action": "states:DescribeExecution",
                 "Resource": a["executions"],
             },
             {"Sid": "RecoverReEmits", "Effect": "Allow", "Action": "events:PutEvents", "Resource": a["bus"]},
@@ -729,65 +713,6 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown function family {family!r}; known: {sorted(FUNCTION_FAMILIES)}")
     return {"Version": "2012-10-17", "Statement": specific + common}
-
-
-# Statements of a family's policy that only a Lambda function needs (its logs, traces, metrics, ENIs).
-_LAMBDA_ONLY_SIDS = frozenset(
-    {"OwnLogs", "XRayNoResourceLevel", "MetricsNoResourceLevel", "VpcDescribeNoResourceLevel", "VpcEnis"}
-)
-
-
-def operator_policy(stage: str) -> dict[str, Any]:
-    """Least-privilege policy of the operator CLI (status, replay, redrive, recover, backfill).
-
-    ``recover`` runs the recover function's code, so the operator gets the workflow family's
-    grants (without the Lambda-only ones) plus what the other commands call."""
-    a = _arns(stage)
-    n = f"{APP_NAME}-{stage}"
-    recover = [
-        {**s, "Sid": f"Recover{s['Sid']}"}
-        for s in chalice_policy(stage, "workflow")["Statement"]
-        if s["Sid"] not in _LAMBDA_ONLY_SIDS
-    ]
-    specific: list[dict[str, Any]] = [
-        {
-            # Every operator command finds the pipeline from the stack's outputs (stack_env.py).
-            "Sid": "FindStack",
-            "Effect": "Allow",
-            "Action": "cloudformation:DescribeStacks",
-            "Resource": f"arn:aws:cloudformation:*:*:stack/{n}/*",
-        },
-        {
-            # status: DLQ depths; redrive: DLQ -> source queue; backfill: notifications to the ingest queue.
-            "Sid": "Queues",
-            "Effect": "Allow",
-            "Action": [
-                "sqs:GetQueueAttributes",
-                "sqs:GetQueueUrl",
-                "sqs:ReceiveMessage",
-                "sqs:DeleteMessage",
-                "sqs:SendMessage",
-                "sqs:ListDeadLetterSourceQueues",
-            ],
-            "Resource": [a["ingest"], a["ingest_dlq"], a["events_dlq"]],
-        },
-        {"Sid": "BackfillListsInput", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a["input"]},
-        {
-            "Sid": "ReplayFromArchive",
-            "Effect": "Allow",
-            "Action": ["events:DescribeArchive", "events:StartReplay", "events:DescribeReplay"],
-            "Resource": [f"arn:aws:events:*:*:archive/{n}-manifests", "arn:aws:events:*:*:replay/*"],
-        },
-        {"Sid": "FindArchive", "Effect": "Allow", "Action": "events:DescribeEventBus", "Resource": a["bus"]},
-        {"Sid": "ListArchivesNoResourceLevel", "Effect": "Allow", "Action": "events:ListArchives", "Resource": "*"},
-        {
-            "Sid": "ReplayOneManifest",
-            "Effect": "Allow",
-            "Action": ["states:StartExecution", "states:ListExecutions"],
-            "Resource": a["state_machine"],
-        },
-    ]
-    return {"Version": "2012-10-17", "Statement": recover + specific}
 
 
 def chalice_policy_filename(stage: str, family: str) -> str:

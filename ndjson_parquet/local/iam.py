@@ -12,7 +12,9 @@ caller and the action) with that role's policy, taken from where the deploy take
   of ``.chalice/policy-<stage>-<family>.json``;
 - the Step Functions, Glue and EventBridge target roles: the inline policies the stack created
   (``infra/pipeline.yaml``), read back from IAM;
-- the operator CLI: ``operator_policy``, next to ``chalice_policy``.
+- the operator CLI: ``ndjson_parquet.iam.policies.operator_policy``, derived from the static call
+  map (``ndjson_parquet/iam/callmap.py``), the same document ``ndjson-parquet iam operator-policy``
+  prints for a real account.
 
 ``for_moto`` is the one place where a policy is changed for moto; its docstring says how.
 """
@@ -26,7 +28,8 @@ from typing import Any
 
 import requests
 
-from ndjson_parquet.infra_template import APP_NAME, FUNCTION_FAMILIES, chalice_policy, operator_policy
+from ndjson_parquet.iam.policies import operator_policy
+from ndjson_parquet.infra_template import APP_NAME, FUNCTION_FAMILIES, chalice_policy
 
 ADMIN_USER = "local-administrator"
 # moto 5.2.5 matches resource ARNs only for these services; every other service is checked

@@ -11,10 +11,12 @@ from glue.lines import QuarantinedLine
 from glue.storage import Storage
 
 
-def test_fast_path_infers_sorted_schema_and_adds_provenance():
+def test_fast_path_keeps_first_seen_order_and_adds_provenance():
+    # Per file, fields keep first-seen order (the manifest's case policy needs it); parts sort them.
     table, bad, counts = convert_bytes("f.ndjson", b'{"b": 1, "a": {"z": 1, "y": "s"}}\n{"b": 2}\n', None, "m")
-    assert table.column_names == ["a", "b", "_source_file", "_source_line", "_manifest_id"]
-    assert table.schema.field("a").type == pa.struct([("y", pa.string()), ("z", pa.int64())])
+    assert table.column_names == ["b", "a", "_rescued_data", "_source_file", "_source_line", "_manifest_id"]
+    assert table.schema.field("a").type == pa.struct([("z", pa.int64()), ("y", pa.string())])
+    assert table.column("_rescued_data").to_pylist() == [None, None]
     assert table.column("_source_line").to_pylist() == [1, 2]
     assert set(table.column("_source_file").to_pylist()) == {"f.ndjson"}
     assert bad == [] and (counts.lines, counts.rows) == (2, 2)
@@ -37,11 +39,14 @@ def test_iso_strings_stay_text_when_inferred():
     assert table.column("t").to_pylist() == ["2024-01-01", "2024-01-01T00:00:00Z"]
 
 
-def test_reserved_provenance_field_in_data_is_quarantined():
-    table, bad, counts = convert_bytes("f", b'{"_source_line": 9, "a": 1}\n{"a": 2}\n', None, "m")
-    assert table.column("a").to_pylist() == [2]
-    assert [(q.line_number, q.reason) for q in bad] == [(1, "reserved_field: '_source_line' is a provenance column")]
-    assert counts.lines == counts.rows + counts.quarantined + counts.blank
+def test_reserved_name_in_data_is_rescued_not_quarantined():
+    # A valid object is a row; its key that collides (ignoring case) with a column the job writes
+    # goes to _rescued_data with its original key.
+    table, bad, counts = convert_bytes("f", b'{"_source_line": 9, "a": 1}\n{"a": 2, "_Rescued_Data": [1]}\n', None, "m")
+    assert table.column("a").to_pylist() == [1, 2]
+    assert table.column("_source_line").to_pylist() == [1, 2]
+    assert table.column("_rescued_data").to_pylist() == ['{"/_source_line":9}', '{"/_Rescued_Data":[1]}']
+    assert bad == [] and (counts.lines, counts.rows, counts.quarantined) == (2, 2, 0)
 
 
 def test_explicit_schema_ignores_unknown_fields_and_quarantines_mismatches():

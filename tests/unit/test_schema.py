@@ -69,8 +69,14 @@ def test_conform_array_fills_reorders_and_stringifies():
 
 
 def test_infer_value_type_and_big_ints():
-    assert infer_value_type({"a": [1, 2.5], "b": {"c": None}, "d": 2**70}) == pa.struct(
-        [("a", pa.list_(pa.float64())), ("b", pa.struct([("c", pa.null())])), ("d", pa.float64())]
+    # Integers are never rounded: beyond int64 they are decimal(38,0), beyond 38 digits text.
+    assert infer_value_type({"a": [1, 2.5], "b": {"c": None}, "d": 2**70, "e": 10**40}) == pa.struct(
+        [
+            ("a", pa.list_(pa.float64())),
+            ("b", pa.struct([("c", pa.null())])),
+            ("d", pa.decimal128(38, 0)),
+            ("e", pa.string()),
+        ]
     )
 
 

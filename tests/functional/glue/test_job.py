@@ -196,7 +196,7 @@ def test_explicit_ddl_schema_quarantines_mismatches(spark, tmp_path, make_manife
         (4, "schema_mismatch: field 'user.age' expected int got string"),
     ]
     table = pq.ParquetFile(next(_folder(tmp_path, "out", "m-ddl").glob("*.parquet"))).read()
-    assert table.schema.names == ["id", "at", "user", "_source_file", "_source_line", "_manifest_id"]
+    assert table.schema.names == ["id", "at", "user", "_rescued_data", "_source_file", "_source_line", "_manifest_id"]
     rows = sorted(table.to_pylist(), key=lambda r: r["_source_line"])
     assert [(r["id"], r["user"]) for r in rows] == [(1, {"age": 30}), (5, None)]
     assert rows[0]["at"].isoformat() == "2024-05-01T10:00:00.250000+00:00"

@@ -1,0 +1,180 @@
+"""Values that cannot be columns go to ``_rescued_data``, never away (docs/json-shapes.md).
+
+``fit`` puts one parsed JSON value into its column type, and is the only place that decides what
+does not fit: a case-variant or invalid key, an earlier duplicate key, an integer a double column
+cannot hold exactly. Those go to a ``Rescued`` map of RFC 6901 JSON Pointer -> original value;
+``Rescued.text()`` is the row's ``_rescued_data`` (compact JSON, numbers exactly as parsed).
+The slow path and the conform step both call ``fit``, so a shape becomes the same thing on
+every path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from glue.lines import EXACT_INT_MAX, NumberText
+
+RESCUED = "_rescued_data"
+SOURCE_FILE, SOURCE_LINE, MANIFEST_ID = "_source_file", "_source_line", "_manifest_id"
+PROVENANCE = (SOURCE_FILE, SOURCE_LINE, MANIFEST_ID)
+# Top-level names the job writes itself: a data key equal to one of them (ignoring case, as Spark
+# and Athena compare names) is rescued, so no file ever has two columns Spark cannot tell apart.
+RESERVED = frozenset(n.lower() for n in (*PROVENANCE, RESCUED))
+# Glue Data Catalog column names are 1-255 characters on one line.
+MAX_NAME_CHARS = 255
+# Containers nested deeper than this inside a column are stored as JSON text.
+MAX_COLUMN_DEPTH = 32
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+DECIMAL_DIGITS = 38
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def column_name_ok(name: str, top_level: bool) -> bool:
+    """Whether a key can be a column name in Glue, Athena and Spark (else its value is rescued)."""
+    if not name or len(name) > MAX_NAME_CHARS or _CONTROL.search(name):
+        return False
+    return not (top_level and name.lower() in RESERVED)
+
+
+def pointer(parent: str, key: str | int) -> str:
+    """RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``; the empty key is ``/``."""
+    return f"{parent}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text with numbers as parsed: big integers exact, ``NumberText`` verbatim, and an
+    object's duplicate keys kept in source order (the text is the value, nothing dropped)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, NumberText):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    if isinstance(value, Decimal):
+        return str(value) if value != value.to_integral_value() else str(int(value))
+    if isinstance(value, dict):
+        pairs = [*getattr(value, "duplicates", ()), *value.items()]
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{dumps(v)}" for k, v in pairs) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+class Rescued:
+    """One row's rescued values, in source order."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, where: str, value: Any) -> None:
+        key, n = where, 1
+        while key in self.values:  # a key repeated three times: later ones get #2, #3, ...
+            n += 1
+            key = f"{where}#{n}"
+        self.values[key] = value
+
+    def merge_text(self, text: str | None) -> None:
+        """Entries of an earlier ``_rescued_data`` text (read back exactly) come first."""
+        if not text:
+            return
+        from glue.lines import loads_exact
+
+        earlier = loads_exact(text.encode("utf-8"))
+        self.values = {**earlier, **{k: v for k, v in self.values.items() if k not in earlier}}
+
+    def text(self) -> str | None:
+        return dumps(self.values) if self.values else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integral(value: Any) -> int | None:
+    if _is_int(value):
+        return value
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return None
+
+
+def fit(value: Any, t: pa.DataType, where: str, rescued: Rescued) -> Any:
+    """``value`` as Arrow stores it in a column of type ``t``; what does not fit is rescued."""
+    if value is None:
+        return None
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        if isinstance(value, str) and not isinstance(value, NumberText):
+            return value
+        return dumps(value)  # conflicting kinds: the value's JSON text (numbers exact)
+    if pa.types.is_boolean(t):
+        if isinstance(value, bool):
+            return value
+    elif pa.types.is_integer(t):
+        n = _integral(value)
+        if n is not None and INT64_MIN <= n <= INT64_MAX:
+            return n
+    elif pa.types.is_decimal(t):
+        n = _integral(value)
+        if n is not None and len(str(abs(n))) <= t.precision:
+            return Decimal(n)
+    elif pa.types.is_floating(t):
+        if isinstance(value, float):
+            return value
+        n = _integral(value)
+        # A double holds every integer up to 2**53 exactly and rounds the others: those are rescued.
+        if n is not None and -EXACT_INT_MAX <= n <= EXACT_INT_MAX:
+            return float(n)
+    elif pa.types.is_struct(t):
+        if isinstance(value, dict):
+            return fit_object(value, t, where, rescued)
+    elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and isinstance(value, list):
+        return [fit(v, t.value_type, pointer(where, i), rescued) for i, v in enumerate(value)]
+    rescued.add(where, value)
+    return None
+
+
+def fit_object(obj: dict, t: pa.StructType, where: str, rescued: Rescued) -> dict:
+    """Fields of ``t`` from ``obj``; keys that are not fields (another casing, an invalid name) and
+    earlier duplicates are rescued under their own pointer."""
+    names = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
+    for key, value in getattr(obj, "duplicates", ()):
+        rescued.add(pointer(where, key), value)
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in names:
+            out[key] = fit(value, names[key], pointer(where, key), rescued)
+        elif value is not None:  # a null under another name is the column's null: nothing to keep
+            rescued.add(pointer(where, key), value)
+    return out
+
+
+def fit_row(row: dict, schema: pa.Schema) -> tuple[dict, str | None]:
+    """One row's column values for ``schema`` (data fields only) and its ``_rescued_data``."""
+    rescued = Rescued()
+    values = fit_object(row, pa.struct(list(schema)), "", rescued)
+    return values, rescued.text()
+
+
+def arrow_value(value: Any) -> Any:
+    """A value read back from Arrow (``to_pylist``) as JSON: a struct's null fields are dropped,
+    since Arrow cannot tell a null field from an absent one."""
+    if isinstance(value, dict):
+        return {k: arrow_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [arrow_value(v) for v in value]
+    return value
