@@ -510,6 +510,7 @@ class LocalPipeline:
         # as the role acting around them (the runtime's own reads below use the administrator's).
         polling = acting_session() if self.callers else boto3.session.Session()
         sqs = polling.client("sqs")
+        requeue_sqs = boto3.client("sqs")  # the runtime's stand-in for a visibility timeout (pumps.py)
         dynamodb = boto3.client("dynamodb")
         queue_url = outputs["IngestQueueUrl"]
         queue_arn = outputs["IngestQueueArn"]
@@ -551,7 +552,12 @@ class LocalPipeline:
 
         while True:
             moved = (
-                attempt("track_files", "tracker", lambda: pump_sqs(sqs, queue_url, handle_sqs, batch_size=100)) or 0
+                attempt(
+                    "track_files",
+                    "tracker",
+                    lambda: pump_sqs(sqs, queue_url, handle_sqs, batch_size=100, requeue_sqs=requeue_sqs),
+                )
+                or 0
             ) + (attempt("count_arrivals", "batching", stream.pump) or 0)
             if max(failures.values(), default=0) > self.opts.max_handler_failures:
                 self.report.problems.append(f"gave up: {self.last_failure}")
