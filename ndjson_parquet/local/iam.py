@@ -74,6 +74,10 @@ def for_moto(policy: dict[str, Any]) -> dict[str, Any]:
       contain (TransactWriteItems by PutItem/UpdateItem/DeleteItem/ConditionCheckItem; moto sees
       only the API, so any one of them names it: coarser than AWS, which checks each item). A
       statement granting the IAM action also names the API for moto (``_MOTO_ACTION_NAMES``).
+    - s3:DeleteObject granted on objects (``bucket/...``) is also granted on the bucket's ARN:
+      moto checks DeleteObjects (Compensate's and the Glue job's batch deletes) as s3:DeleteObject
+      on the bucket ARN and, when that is refused, reports every key AccessDenied; AWS checks each
+      key's object ARN. On a bucket ARN the action touches nothing in AWS.
     - Statements with a Condition are dropped: moto evaluates conditions without request
       context and turns an unmet condition into an explicit deny of the action. None of these
       calls (KMS via alias, PutMetricData by namespace, ENI tags) is made locally; if one ever
@@ -90,9 +94,17 @@ def for_moto(policy: dict[str, Any]) -> dict[str, Any]:
         base = {k: v for k, v in statement.items() if k not in ("Action", "Resource", "Sid")}
         if matched:
             out.append({**base, "Action": matched, "Resource": statement["Resource"]})
+        if "s3:DeleteObject" in matched:
+            out.append({**base, "Action": ["s3:DeleteObject"], "Resource": _buckets_of(statement["Resource"])})
         if widened:
             out.append({**base, "Action": widened, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": out}
+
+
+def _buckets_of(resource: str | list[str]) -> list[str]:
+    """The bucket ARNs of S3 object ARNs (``arn:aws:s3:::bucket/key`` -> ``arn:aws:s3:::bucket``)."""
+    arns = [resource] if isinstance(resource, str) else resource
+    return list(dict.fromkeys(a.split("/", 1)[0] for a in arns if a.startswith("arn:aws:s3:::")))
 
 
 def _set_free_requests(endpoint_url: str, count: str) -> None:

@@ -71,6 +71,31 @@ def test_for_moto_widens_only_services_moto_checks_against_star() -> None:
     }
 
 
+def test_for_moto_grants_delete_object_on_the_bucket_too() -> None:
+    # moto checks DeleteObjects against the bucket's ARN (ndjson_parquet/local/iam.py for_moto).
+    policy = {
+        "Statement": [
+            {
+                "Sid": "Del",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": ["arn:aws:s3:::out-*/*", "arn:aws:s3:::q-*/data/*"],
+            }
+        ]
+    }
+    assert for_moto(policy) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject"],
+                "Resource": ["arn:aws:s3:::out-*/*", "arn:aws:s3:::q-*/data/*"],
+            },
+            {"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::out-*", "arn:aws:s3:::q-*"]},
+        ],
+    }
+
+
 def _without(policy: dict[str, Any], sid: str) -> dict[str, Any]:
     return {**policy, "Statement": [s for s in policy["Statement"] if s.get("Sid") != sid]}
 
