@@ -19,6 +19,7 @@ Nothing here re-implements a pipeline step. The runtime only plays the parts AWS
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -500,7 +501,16 @@ class LocalPipeline:
             self.uploaded[f"s3://{bucket}/{key}"] = f
             self.progress(f"upload {n}/{len(trackable)}")
 
-    def _pump_until_settled(self, chalice_app: Any, outputs: dict[str, str]) -> None:
+    def serve_until_interrupted(self) -> None:
+        """``run --keep-running``: keep playing Lambda's event sources and the schedule, so what
+        arrives after the run (an upload, a poison message, a replay) is processed as the deployed
+        pipeline would; until Ctrl-C."""
+        import app as chalice_app
+
+        with contextlib.suppress(KeyboardInterrupt):
+            self._pump_until_settled(chalice_app, self.outputs, serving=True)
+
+    def _pump_until_settled(self, chalice_app: Any, outputs: dict[str, str], serving: bool = False) -> None:
         from chalicelib.batching import flush_stale
         from chalicelib.workflow.recover import recover_from_settings
         from ndjson_parquet.local.callers import acting_session
@@ -527,7 +537,11 @@ class LocalPipeline:
         if self.faults is not None:  # duplicate and out-of-order deliveries
             handle_sqs = self.faults.wrap_delivery(handle_sqs)
             handle_stream = self.faults.wrap_delivery(handle_stream)
-        stream = StreamPump(polling.client("dynamodbstreams"), stream_arn, handle_stream)
+        # Kept across calls (serving after the run): a new pump would start again at TRIM_HORIZON.
+        stream = getattr(self, "_stream_pump", None) or StreamPump(
+            polling.client("dynamodbstreams"), stream_arn, handle_stream
+        )
+        self._stream_pump = stream
         expected = len(self.uploaded)
         last_change = last_progress = time.monotonic()  # last_change also paces flush/recover
         last_line = ""
@@ -572,7 +586,11 @@ class LocalPipeline:
                 last_change = last_progress = time.monotonic()
                 continue
             if state.files >= expected and state.unsettled_files == 0 and state.open_manifests == 0:
-                return
+                if not serving:
+                    return
+                time.sleep(0.5)  # serving: wait for the next upload or replay
+                last_progress = time.monotonic()
+                continue
             idle = time.monotonic() - last_change
             pending = state.files_by_status.get(keys.PENDING, 0)
             if pending and state.open_manifests == 0 and state.files >= expected:
@@ -595,7 +613,7 @@ class LocalPipeline:
                 recovers += 1
                 last_change = time.monotonic()
                 continue
-            if time.monotonic() - last_progress > self.opts.idle_timeout_seconds:
+            if not serving and time.monotonic() - last_progress > self.opts.idle_timeout_seconds:
                 self.report.problems.append(
                     f"gave up after {self.opts.idle_timeout_seconds:.0f} s without progress: {line}"
                 )
