@@ -153,8 +153,12 @@ def _slow(
         # policy over all its files in order (glue/schema.py final_schema).
         target = unify_schemas([infer_row_schema(row) for row, _, _ in candidates])
         fitted = [fit_row(row, target) for row, _, _ in candidates]
-        table = pa.Table.from_pylist([values for values, _ in fitted], schema=target)
-        table = table.append_column(RESCUED_FIELD, pa.array([text for _, text in fitted], pa.string()))
+        rescued = pa.array([text for _, text in fitted], pa.string())
+        if len(target):
+            table = pa.Table.from_pylist([values for values, _ in fitted], schema=target)
+            table = table.append_column(RESCUED_FIELD, rescued)
+        else:  # every key rescued (or none at all): the rows still count, from _rescued_data alone
+            table = pa.Table.from_arrays([rescued], schema=pa.schema([RESCUED_FIELD]))
         return table, [n for _, n, _ in candidates], bad
     good: list[dict] = []
     good_numbers: list[int] = []

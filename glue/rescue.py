@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,9 @@ MAX_COLUMN_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 DECIMAL_DIGITS = 38
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A valid line nests up to 512 levels (glue/lines.py MAX_DEPTH) and the recursive helpers here and in
+# glue/schema.py take up to two frames a level: room for them, so depth is a rule, not a crash.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 4000))
 
 
 def column_name_ok(name: str, top_level: bool) -> bool:
