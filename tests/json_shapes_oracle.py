@@ -198,9 +198,10 @@ def unify(a: tuple, b: tuple) -> tuple:
         return b
     if b == NULL or a == b and a[0] != "struct" and a[0] != "list":
         return a
-    if sorted([a, b]) == sorted([INT, DEC]):
+    kinds = {a[0], b[0]}
+    if kinds == {"int", "dec"}:
         return DEC
-    if sorted([a, b]) == sorted([INT, DOUBLE]):
+    if kinds == {"int", "double"}:
         return DOUBLE
     if a[0] == b[0] == "struct":
         out = dict(a[1])
