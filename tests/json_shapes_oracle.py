@@ -101,12 +101,12 @@ def classify(line: bytes) -> tuple[str, Any]:
         sys.setrecursionlimit(max(old, 10 * len(text) + 1000))
     try:
         value = loads_pairs(text)
+        if _has_surrogate(value):
+            return "invalid_json", None
     except (ValueError, RecursionError):
         return "invalid_json", None
     finally:
         sys.setrecursionlimit(old)
-    if _has_surrogate(value):
-        return "invalid_json", None
     if deep:
         return "too_deep", None
     if not isinstance(value, Obj):
