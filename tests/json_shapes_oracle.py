@@ -95,9 +95,10 @@ def classify(line: bytes) -> tuple[str, Any]:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return "invalid_utf8", None
-    deep = _depth(text) > MAX_DEPTH
+    depth = _depth(text)
+    deep = depth > MAX_DEPTH
     old = sys.getrecursionlimit()
-    if deep:
+    if depth > 100:
         sys.setrecursionlimit(max(old, 10 * len(text) + 1000))
     try:
         value = loads_pairs(text)
