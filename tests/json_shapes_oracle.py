@@ -197,7 +197,7 @@ class Oracle:
 def unify(a: tuple, b: tuple) -> tuple:
     if a == NULL:
         return b
-    if b == NULL or a == b and a[0] != "struct" and a[0] != "list":
+    if b == NULL or (a == b and a[0] != "struct" and a[0] != "list"):
         return a
     kinds = {a[0], b[0]}
     if kinds == {"int", "dec"}:
@@ -253,9 +253,7 @@ def project(v: Any, t: tuple, ptr: str, oracle: Oracle, path: tuple, rescued: li
     if kind == "struct":
         keep, lost = _winners(v, top, oracle._cas(path))
         rescued.extend((f"{ptr}/{_esc(k)}", x) for k, x in lost)
-        return {
-            f: project(keep.get(f), ft, f"{ptr}/{_esc(f)}", oracle, (*path, f), rescued) for f, ft in t[1].items()
-        }
+        return {f: project(keep.get(f), ft, f"{ptr}/{_esc(f)}", oracle, (*path, f), rescued) for f, ft in t[1].items()}
     return [project(x, t[1], f"{ptr}/{i}", oracle, (*path, "*"), rescued) for i, x in enumerate(v)]
 
 

@@ -6,54 +6,17 @@ Default profile: few examples (make test). ``HYPOTHESIS_PROFILE=fuzz`` (make fuz
 
 from __future__ import annotations
 
-import functools
 import gzip
-import io
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import glue.convert as convert
-import glue.lines as lines
-from glue.schema import final_schema
+from tests.conversion_harness import convert_manifest, variant
 from tests.json_shapes_oracle import Expected, check, expect
-
-# ---- the job's path without Spark: per-file conversion, then the manifest's schema and conform --
-
-
-@contextmanager
-def variant(slow: bool = False, stdlib: bool = False) -> Iterator[None]:
-    """Force the slow path (Python values) and/or the standard-library parser."""
-    with pytest.MonkeyPatch.context() as mp:
-        if slow:
-            mp.setattr(convert, "_fast", lambda *a, **k: None)
-        if stdlib:
-            mp.setattr(convert, "parse_lines", functools.partial(lines.parse_lines, use_orjson=False))
-            mp.setattr(lines, "_ORJSON", False)
-        yield
-
-
-def convert_manifest(files: list[tuple[str, bytes]], manifest_id: str = "m-prop") -> tuple[pa.Table, list[dict]]:
-    """What run_job does for one manifest, in-process: convert_bytes per file (manifest order), the
-    manifest's schema from the files' schemas, conform, Parquet bytes, read back with pyarrow."""
-    tables, bad = [], []
-    for uri, raw in files:
-        table, quarantined, counts = convert.convert_bytes(uri, raw, None, manifest_id)
-        assert counts.reconciles(), counts
-        tables.append((table, counts))
-        bad.extend({"source_file": uri, "line_number": q.line_number, "reason": q.reason} for q in quarantined)
-    final = final_schema([convert.data_fields(t.schema) for t, c in tables if c.rows])
-    target = convert.with_provenance(final)
-    table = pa.concat_tables([convert.conform_table(t, target) for t, _ in tables])
-    back = pq.read_table(io.BytesIO(convert.parquet_bytes(table, "snappy")))
-    return back, bad
 
 
 def assert_matches(exp: Expected, table: pa.Table, bad: list[dict]) -> None:
@@ -77,7 +40,11 @@ NUMBERS = st.one_of(
     st.sampled_from(["1.5", "-0.25", "123.125", "1e3", "2.5E-3", "0.1", "-0.0"]),
 )
 SCALARS = st.one_of(
-    st.none(), st.booleans(), NUMBERS.map(lambda s: ("num", s)), st.text(max_size=6), st.sampled_from(["2024-05-01T00:00:00Z"])
+    st.none(),
+    st.booleans(),
+    NUMBERS.map(lambda s: ("num", s)),
+    st.text(max_size=6),
+    st.sampled_from(["2024-05-01T00:00:00Z"]),
 )
 
 
@@ -198,8 +165,12 @@ def test_one_object_on_both_parsers_and_both_paths(line):
 @pytest.mark.parametrize(
     ("lines_", "column", "values", "rescued"),
     [
-        ([b'{"events": [null, "Elect Leader", "Do Ballot"]}', b'{"events": ["x"]}', b'{"events": null}'],
-         "events", [[None, "Elect Leader", "Do Ballot"], ["x"], None], [None, None, None]),
+        (
+            [b'{"events": [null, "Elect Leader", "Do Ballot"]}', b'{"events": ["x"]}', b'{"events": null}'],
+            "events",
+            [[None, "Elect Leader", "Do Ballot"], ["x"], None],
+            [None, None, None],
+        ),
         ([b'{"n": 1}', b'{"n": 12345678901234567890}'], "n", [1, 12345678901234567890], [None, None]),
         ([b'{"n": 1.5}', b'{"n": 9007199254740993}'], "n", [1.5, None], [None, {"/n": 9007199254740993}]),
         ([b'{"n": 1}', b'{"n": "a"}', b'{"n": {"b": 1}}'], "n", ["1", "a", '{"b":1}'], [None, None, None]),
@@ -209,8 +180,12 @@ def test_one_object_on_both_parsers_and_both_paths(line):
         ([b'{"e": []}'], "e", [[]], [None]),
         ([b'{"o": {}}'], "o", ["{}"], [None]),
         ([b'{"z": null}'], "z", [None], [None]),
-        ([b'{"big": 1234567890123456789012345678901234567890}'], "big",
-         ["1234567890123456789012345678901234567890"], [None]),
+        (
+            [b'{"big": 1234567890123456789012345678901234567890}'],
+            "big",
+            ["1234567890123456789012345678901234567890"],
+            [None],
+        ),
         ([b'{"f": 1e400}'], "f", ["1e400"], [None]),
     ],
 )

@@ -52,7 +52,13 @@ FILES: dict[str, tuple[bytes, dict]] = {
         b' "d39": 999999999999999999999999999999999999999, "inf": 1e400, "neg": -1E+400}\n'
         b'{"i64": -9223372036854775808, "dec": -12345678901234567890, "d38": 1, "d39": 2, "inf": 1.5, "neg": 2}\n'
         b'{"dbl": 1.5}\n{"dbl": 9007199254740993}\n{"dbl": 9007199254740992}\n',
-        {"lines": 5, "blank": 0, "valid": 5, "bad": 0, "notes": ["exact big integers; 2^53+1 in a double column is rescued"]},
+        {
+            "lines": 5,
+            "blank": 0,
+            "valid": 5,
+            "bad": 0,
+            "notes": ["exact big integers; 2^53+1 in a double column is rescued"],
+        },
     ),
     "duplicate_keys.ndjson": (
         b'{"a": 1, "a": 2}\n{"a": 1, "b": {"c": 1, "c": "x"}, "a": 3, "a": 4}\n',
@@ -91,7 +97,7 @@ FILES: dict[str, tuple[bytes, dict]] = {
         {"lines": 5, "blank": 1, "valid": 3, "bad": 1, "notes": ["BOM, CRLF, blank, no final newline"]},
     ),
     "invalid_lines.ndjson": (
-        b"{'a': 1}\n{\"a\": NaN}\n{\"a\": 1} x\n{\"a\": \"\xff\"}\n{\"a\": 1\n\"s\"\n   \n{\"a\": 1}\n",
+        b'{\'a\': 1}\n{"a": NaN}\n{"a": 1} x\n{"a": "\xff"}\n{"a": 1\n"s"\n   \n{"a": 1}\n',
         {"lines": 8, "blank": 1, "valid": 1, "bad": 6, "notes": []},
     ),
     "empty.ndjson": (b"", {"lines": 0, "blank": 0, "valid": 0, "bad": 0, "notes": ["empty file"]}),
