@@ -437,4 +437,4 @@ def check(exp: Expected, table: pa.Table, quarantine: list[dict] | None = None) 
             extra = {k: v for k, v in got_q.items() if want_q.get(k) != v}
             lack = {k: v for k, v in want_q.items() if got_q.get(k) != v}
             problems.append(f"quarantine: unexpected {list(extra.items())[:5]}, expected {list(lack.items())[:5]}")
-    return problems
+    return [p if len(p) <= 400 else p[:400] + " ..." for p in problems]
