@@ -119,11 +119,12 @@ def test_spark_reads_a_file_made_from_case_colliding_keys(spark, tmp_path):
     df = spark.read.parquet(str(folder))
     rows = sorted(df.collect(), key=lambda r: r["_source_line"])  # [COLUMN_ALREADY_EXISTS] before the fix
     # THEN the first casing is the column and the others are in _rescued_data
-    assert [r["id"] for r in rows] == [1, 4, None]
+    assert [r["id"] for r in rows] == [1, None, None]
+    assert [item.asDict() for item in rows[2]["items"]] == [{"Id": 1}, {"Id": None}]
     assert [json.loads(r["_rescued_data"]) for r in rows] == [
         {"/Id": 2, "/ID": 3},
-        {"/user/name": "b"},
-        {"/items/0/Id": 1, "/items/1/ID": 3, "/USER": {"name": "c"}},
+        {"/Id": 4, "/user/name": "b"},
+        {"/items/0/id": 2, "/items/1/ID": 3, "/USER": {"name": "c"}},
     ]
     lowered = [c.lower() for c in df.columns]
     assert len(lowered) == len(set(lowered))
