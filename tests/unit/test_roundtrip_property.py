@@ -196,3 +196,42 @@ def test_pinned_shapes(lines_, column, values, rescued):
     assert table.column(column).to_pylist() == values  # Decimal(n) == n: decimal columns compare too
     got_r = [json.loads(r) if r else None for r in table.column("_rescued_data").to_pylist()]
     assert got_r == rescued
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "value", "rescued_text"),
+    [
+        # a rescued number keeps its literal text; a rescued object keeps its keys in source order
+        (b'{"k": 1, "_source_file": {"a": 1.50}}', "k", 1, '{"/_source_file":{"a":1.50}}'),
+        (b'{"k": 1, "_source_file": {"b": 1, "a": 2, "a": 3}}', "k", 1, '{"/_source_file":{"b":1,"a":2,"a":3}}'),
+        # a rescued mixed array keeps its values' JSON types
+        (b'{"A": null, "a": [false, 0]}', "A", None, '{"/a":[false,0]}'),
+        # JSON text of an object holds the source values, not their string conversions
+        (b'{"Id": {"\\t": [{"x": "s"}, 1]}}', "Id", '{"\\t":[{"x":"s"},1]}', None),
+        # a row whose only keys are rescued is still a row
+        (b'{"_source_file": 1}', None, None, '{"/_source_file":1}'),
+    ],
+)
+def test_pinned_text_and_rescue_exactness(line, column, value, rescued_text):
+    for slow in (False, True):
+        with variant(slow=slow):
+            table, bad = convert_manifest([("s3://in/p.ndjson", line)])
+        assert not bad and table.num_rows == 1, f"slow={slow}"
+        if column is not None:
+            assert table.column(column).to_pylist() == [value], f"slow={slow}"
+        assert table.column("_rescued_data").to_pylist() == [rescued_text], f"slow={slow}"
+
+
+def test_nested_boolean_stays_boolean_across_files():
+    # GIVEN two files with the same nested boolean (the polars delta-log files of the peer corpus)
+    manifest = [("s3://in/f0.ndjson", b'{"s": {"b": true}}'), ("s3://in/f1.ndjson", b'{"s": {"b": false}}')]
+    # WHEN the manifest converts THEN the field is boolean, not the text "true"
+    table, _ = convert_manifest(manifest)
+    assert str(table.schema.field("s").type) == "struct<b: bool>"
+    assert table.column("s").to_pylist() == [{"b": True}, {"b": False}]
+
+
+def test_512_levels_convert_on_the_fast_path():
+    line = b'{"a":' + b"[" * 511 + b"]" * 511 + b"}"
+    table, bad = convert_manifest([("s3://in/deep.ndjson", line)])
+    assert not bad and table.num_rows == 1
