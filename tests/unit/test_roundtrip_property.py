@@ -222,13 +222,15 @@ def test_pinned_text_and_rescue_exactness(line, column, value, rescued_text):
         assert table.column("_rescued_data").to_pylist() == [rescued_text], f"slow={slow}"
 
 
-def test_nested_boolean_stays_boolean_across_files():
+def test_booleans_stay_boolean_across_files():
     # GIVEN two files with the same nested boolean (the polars delta-log files of the peer corpus)
     manifest = [("s3://in/f0.ndjson", b'{"s": {"b": true}}'), ("s3://in/f1.ndjson", b'{"s": {"b": false}}')]
     # WHEN the manifest converts THEN the field is boolean, not the text "true"
     table, _ = convert_manifest(manifest)
     assert str(table.schema.field("s").type) == "struct<b: bool>"
     assert table.column("s").to_pylist() == [{"b": True}, {"b": False}]
+    top = [("s3://in/f0.ndjson", b'{"b": true}'), ("s3://in/f1.ndjson", b'{"b": false}')]
+    assert convert_manifest(top)[0].column("b").to_pylist() == [True, False]
 
 
 def test_512_levels_convert_on_the_fast_path():
