@@ -12,7 +12,7 @@ SAMPLE_DIR := samples/input
 OUT ?= out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-java run sample test test-all lint infra-check iam-check bench chaos load deploy smoke destroy clean
+.PHONY: help setup check-java run sample test test-all fuzz lint infra-check iam-check bench chaos load deploy smoke destroy clean
 
 help: ## List targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ run: $(STAMP) check-java ## Run the whole pipeline locally on the bundled sample
 
 test: $(STAMP) check-java ## Run the test suite (unit, functional, e2e) with coverage
 	$(BIN)/python -m pytest -q --cov --cov-report=term --cov-report=xml -m "not chaos" --durations=15 $(PYTEST_ARGS)
+
+fuzz: $(STAMP) ## Round-trip property tests with many examples (HYPOTHESIS_PROFILE=fuzz)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_roundtrip_property.py tests/unit/test_lines.py
 
 lint: $(STAMP) ## ruff + infra checks (cfn-lint, checkov)
 	$(BIN)/ruff check .

@@ -41,3 +41,11 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def client(service: str, endpoint: str | None = None):
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint or os.environ["AWS_ENDPOINT_URL"])
+
+
+# Hypothesis: few examples by default (make test stays fast); HYPOTHESIS_PROFILE=fuzz (make fuzz) runs many.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("default", max_examples=15, deadline=None)
+_hypothesis_settings.register_profile("fuzz", max_examples=2000, deadline=None)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from glue.lines import RAW_MAX_BYTES, BadLine, decompress, loads_strict, parse_lines, raw_text, split_lines
+from tests.conversion_harness import corpus_missing
 
 PARSERS = [pytest.param(True, id="orjson"), pytest.param(False, id="stdlib")]
 
@@ -111,3 +114,62 @@ def test_both_parsers_agree_and_reconcile(values):
     assert fast.valid_line_numbers == std.valid_line_numbers
     assert [q.line_number for q in fast.quarantined] == [q.line_number for q in std.quarantined]
     assert fast.lines == len(fast.valid) + len(fast.quarantined) + fast.blank
+
+
+# ---- parser agreement: orjson path vs standard-library path -------------------------------------
+
+JSONTESTSUITE = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "jsontestsuite" / "test_parsing"
+
+
+def _verdict(line: bytes, use_orjson: bool) -> tuple[str, object]:
+    try:
+        return "row", _typed(loads_strict(line, use_orjson=use_orjson))
+    except BadLine as exc:
+        return exc.reason.split(":")[0], None
+
+
+def _typed(v: object) -> str:
+    """The value's repr: 1, 1.0 and "1" differ, key order counts (repr recurses one frame per level)."""
+    return repr(v)
+
+
+def test_parsers_agree_on_every_jsontestsuite_case():
+    reason = corpus_missing(JSONTESTSUITE)
+    if reason:
+        pytest.skip(reason)
+    # GIVEN every case, wrapped in an object so that valid cases are rows and their values compare
+    cases = sorted(JSONTESTSUITE.glob("*.json"))
+    assert len(cases) > 300
+    disagreements = []
+    for path in cases:
+        data = path.read_bytes()
+        for line in (data, b'{"v": ' + data + b"}"):
+            # WHEN both parsers read it THEN they give the same verdict and the same typed values
+            if _verdict(line, True) != _verdict(line, False):
+                disagreements.append((path.name, line[:60], _verdict(line, True), _verdict(line, False)))
+    assert not disagreements, disagreements[:10]
+
+
+@pytest.mark.parametrize("use_orjson", PARSERS)
+@pytest.mark.parametrize("levels", [513, 600, 100_000])
+def test_too_deep_is_a_reason_not_a_recursion_error(use_orjson, levels):
+    for line in (b'{"a":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}", b"{" + b'"a":{' * levels):
+        with pytest.raises(BadLine) as err:
+            loads_strict(line, use_orjson=use_orjson)
+        assert err.value.reason.split(":")[0] in ("too_deep", "invalid_json")
+    valid = b'{"a":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+    with pytest.raises(BadLine) as err:
+        loads_strict(valid, use_orjson=use_orjson)
+    assert err.value.reason.startswith("too_deep")
+    at_limit = b'{"a":' + b"[" * 511 + b"]" * 511 + b"}"
+    assert _typed(loads_strict(at_limit, use_orjson=use_orjson)) is not None
+
+
+@pytest.mark.parametrize("use_orjson", PARSERS)
+def test_big_numbers_are_exact_on_both_parsers(use_orjson):
+    big = [9007199254740993, 2**63, -(2**63) - 1, 10**38 - 1, 10**38, 10**60 + 7]
+    line = json.dumps({"n": big}).encode()
+    assert loads_strict(line, use_orjson=use_orjson)["n"] == big
+    assert [type(v) for v in loads_strict(line, use_orjson=use_orjson)["n"]] == [int] * len(big)
+    assert str(loads_strict(b'{"f": 1e400}', use_orjson=use_orjson)["f"]) == "1e400"
+    assert loads_strict(b'{"f": 1.5}', use_orjson=use_orjson)["f"] == 1.5

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from glue.job import JobArgs, run_job
+from tests.conversion_harness import corpus_missing
 from tests.functional.glue.conftest import read_quarantine, read_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -46,8 +47,10 @@ def _cases() -> list[tuple[str, bytes]]:
     return out
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"JSONTestSuite corpus not found at {CORPUS}")
 def test_every_case_gets_its_documented_outcome(spark, tmp_path):
+    reason = corpus_missing(CORPUS)  # NDJSON_PARQUET_REQUIRE_CORPUS=1 turns the skip into a failure
+    if reason:
+        pytest.skip(reason)
     # GIVEN one NDJSON file with a line per case
     cases = _cases()
     assert len(cases) == len(list(CORPUS.glob("*.json"))) - len(EXCLUDED)
