@@ -199,8 +199,8 @@ def unify_types(a: pa.DataType, b: pa.DataType, case_insensitive: bool = False) 
 
     ``case_insensitive`` (the manifest's final schema): a struct field whose name differs only by
     case from an earlier one is not a field (its values are rescued), the first casing wins."""
-    if a == b and not case_insensitive:
-        return a
+    if a == b:
+        return _ci(a) if case_insensitive else a
     if pa.types.is_null(a):
         return _ci(b) if case_insensitive else b
     if pa.types.is_null(b):
@@ -234,7 +234,13 @@ def unify_types(a: pa.DataType, b: pa.DataType, case_insensitive: bool = False) 
 def _ci(t: pa.DataType) -> pa.DataType:
     """``t`` with the case policy applied inside (first casing of each struct field wins)."""
     if pa.types.is_struct(t):
-        return unify_types(pa.struct([]), t, True)
+        fields, lowered = [], set()
+        for f in t:
+            if f.name.lower() in lowered or not column_name_ok(f.name, False):
+                continue  # another casing of an earlier field, or no valid column name: rescued
+            fields.append(pa.field(f.name, _ci(f.type)))
+            lowered.add(f.name.lower())
+        return pa.struct(fields)
     if pa.types.is_list(t):
         return pa.list_(_ci(t.value_type))
     return t
