@@ -361,14 +361,16 @@ def claim_batch(date_prefix: str, manifest_id: str, deps: Deps, stamp: str) -> l
             heap.append((first.sort_key, index, first))
     heapq.heapify(heap)
     claimed: list[FileRef] = []
+    uris: set[str] = set()
     total = 0
     while heap and len(claimed) < s.batch_max_files:
         _, index, candidate = heapq.heappop(heap)
         if claimed and total + candidate.size > s.batch_max_bytes:
             break  # byte budget reached; a single oversized file still makes a batch of one
-        got = deps.store.claim_file(candidate.file_id, manifest_id, stamp)
+        got = None if candidate.uri in uris else deps.store.claim_file(candidate.file_id, manifest_id, stamp)
         if got is not None:
             claimed.append(got)
+            uris.add(got.uri)
             total += got.size
         if len(claimed) >= s.batch_max_files:
             break  # do not fetch a page we will not use

@@ -347,3 +347,34 @@ def test_permanent_seal_errors_do_not_block_the_stream_but_transient_ones_retry(
                     batching.count_arrivals(records, deps)
             else:
                 assert batching.count_arrivals(records, deps).counted == 1
+
+
+def test_two_versions_of_one_key_go_to_successive_manifests(cp: ControlPlane) -> None:
+    """An overwrite of a key is a new version, tracked as its own file. A manifest names a file
+    by its URI (the job reads each URI at its version), so one manifest must never list two
+    versions of one key: the newer one waits, pending, for the next manifest."""
+    date = "2024-06-21"
+    store = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table)
+    shards = int(cp.env["SHARD_COUNT"])
+    key = f"{date}/same.ndjson"
+    for i, version in enumerate(("v1", "v2")):
+        arrived = (T0 + timedelta(milliseconds=i)).strftime(batching.TIME_FORMAT)
+        fid, shard = keys.file_id("in", key, version), keys.stable_shard(key, shards)
+        assert store.put_file(TrackedFile(fid, "in", key, 100, version, version, arrived, date, shard, "pending", 0))
+    _put_files(cp, date, 2, start=0, at=T0 + timedelta(seconds=1))
+    batching.count_arrivals(_Collector(cp).new(), cp.deps())
+
+    first = batching.flush_stale(cp.deps(), now=T0)
+    second = batching.flush_stale(cp.deps(), now=T0)
+
+    assert [(o.status, o.file_count) for o in first + second] == [("sealed", 3), ("sealed", 1)]
+    manifests = _manifest_files(cp, date)
+    assert all(len(set(uris)) == len(uris) for uris in manifests.values())
+    versions = []
+    for seq in range(2):
+        item = store.get_manifest(keys.manifest_id_for(date, seq))
+        bucket, mkey = item["manifest_uri"].removeprefix("s3://").split("/", 1)
+        body = cp.clients["s3"].get_object(Bucket=bucket, Key=mkey)["Body"].read()
+        versions += [f.version_id for f in Manifest.from_json(body).files if f.uri == f"s3://in/{key}"]
+    assert versions == ["v1", "v2"]  # arrival order kept across the two manifests
+    assert _pending(cp, date) == []
