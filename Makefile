@@ -12,7 +12,7 @@ SAMPLE_DIR := samples/input
 OUT ?= out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-java run sample test test-all fuzz lint infra-check iam-check bench chaos load deploy clean
+.PHONY: help setup check-java run sample test test-all fuzz lint infra-check iam-check bench chaos load deploy smoke destroy clean
 
 help: ## List targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,13 @@ load: $(STAMP) ## Control-plane load run (FILES=20000)
 
 deploy: $(STAMP) ## Deploy infra stack + Chalice app to AWS (STAGE=prod)
 	bash infra/deploy.sh $(STAGE)
+
+smoke: $(STAMP) ## End-to-end check of a deployed stage (STAGE=dev): uploads, waits, checks, replays, status
+	$(BIN)/ndjson-parquet smoke --stage $(STAGE)
+
+destroy: $(STAMP) ## Remove a stage (STAGE=dev): Chalice app, then buckets emptied (all versions), stack, retained resources
+	$(BIN)/chalice delete --stage $(STAGE) || echo "chalice delete: nothing deployed for $(STAGE) (or already gone)"
+	$(BIN)/python -m ndjson_parquet.destroy --stage $(STAGE)
 
 clean: ## Remove build output (keeps .venv)
 	rm -rf $(OUT) spark-warehouse .pytest_cache .ruff_cache coverage.xml .coverage

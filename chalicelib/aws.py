@@ -8,6 +8,7 @@ drop the cache with ``clients.clear()``, so nothing needs ``importlib.reload``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -24,13 +25,16 @@ class ClientRegistry:
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Where clients get region, endpoint and credentials. The local runtime swaps in a session
+        # whose credentials are those of the function acting in the calling context.
+        self.session_factory: Callable[[], Any] = boto3.session.Session
 
     def get(self, service: str) -> Any:
         with self._lock:
             found = self._clients.get(service)
             if found is None:
                 # boto3 reads region, credentials and AWS_ENDPOINT_URL from the environment.
-                found = self._clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+                found = self._clients[service] = self.session_factory().client(service, config=_CONFIG)
             return found
 
     def set(self, service: str, client: Any) -> None:

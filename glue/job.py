@@ -159,13 +159,14 @@ def _reconcile(manifest: Manifest, results: list[TaskResult]) -> list[dict[str, 
     return [asdict(by_uri[u]) for u in expected]
 
 
-def run_job(spark: Any, args: JobArgs) -> RunSummary:
-    """Convert one manifest; see the module docstring for what is guaranteed."""
+def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary:
+    """Convert one manifest; see the module docstring for what is guaranteed. ``s3``: where and
+    as whom to reach S3 (default: the environment; the local runtime passes the Glue role's keys)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     args = args.validate()
     compression = args.compression.lower()
-    s3 = S3Config.from_env()
+    s3 = s3 or S3Config.from_env()
     storage = Storage(s3)
     manifest = Manifest.from_json(storage.read_bytes(args.manifest_path))
     schema = _load_schema(spark, storage, args.schema_path)

@@ -49,7 +49,9 @@ def apply_aws_options(args: argparse.Namespace, needs_stack: bool = True) -> Non
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         host = urlparse(endpoint).hostname or ""
         if host in ("127.0.0.1", "localhost", "::1"):
-            # The local runtime accepts any credentials; do not require a configured profile.
+            # A moto endpoint without IAM enforcement accepts any keys, so no profile is needed; the
+            # local runtime enforces IAM and refuses these placeholders (InvalidClientTokenId):
+            # export the operator keys `run --keep-running` prints (tests/e2e/test_keep_running.py).
             os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
             os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
             os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -87,22 +88,27 @@ def main(args: argparse.Namespace) -> int:
         idle_timeout_seconds=args.idle_timeout,
     )
     progress = _ProgressPrinter(args.quiet)
+    pipeline = LocalPipeline(opts, progress)
 
     def hold(endpoint) -> None:
         if not args.keep_running:
             return
         progress.done()
         print(f"local AWS endpoint: {endpoint.url}", flush=True)
-        print(f"try: ndjson-parquet status --endpoint-url {endpoint.url} --stage local", flush=True)
-        print("press Ctrl-C to stop", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        operator = pipeline.callers.get("operator")
+        keys = ""
+        if operator is not None:  # IAM is enforced: the operator commands need the operator role's keys
+            keys = f"AWS_ACCESS_KEY_ID={operator.access_key} AWS_SECRET_ACCESS_KEY={operator.secret_key} "
+            print(f"operator credentials: {keys.strip()}", flush=True)
+        if operator is not None:  # the deployer's role: uploads, `ndjson-parquet smoke`
+            key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+            print(f"administrator credentials: AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret}", flush=True)
+        print(f"try: {keys}ndjson-parquet status --endpoint-url {endpoint.url} --stage local", flush=True)
+        print("new uploads are processed until Ctrl-C", flush=True)
+        pipeline.serve_until_interrupted()
 
     try:
-        report = LocalPipeline(opts, progress).run(on_ready=hold)
+        report = pipeline.run(on_ready=hold)
     except (RuntimeSetupError, PortInUseError, OutputDirError) as exc:
         progress.done()
         print(f"error: {exc}", file=sys.stderr)

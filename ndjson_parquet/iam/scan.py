@@ -15,8 +15,8 @@ from botocore import xform_name
 from ndjson_parquet.iam.actions import operation_names
 
 ROOT = Path(__file__).resolve().parents[2]
-# Code that runs with a mapped role. ndjson_parquet/local (moto set-up, admin) and postdeploy.py
-# (deploy-time, the deployer's credentials) are not in the map.
+# Code that runs with a mapped role. ndjson_parquet/local (moto set-up, admin), postdeploy.py and
+# smoke.py (the deployer's credentials) are not in the map.
 SCANNED = ("app.py", "chalicelib", "glue", "ndjson_parquet/commands", "ndjson_parquet/stack_env.py")
 SERVICES = (
     "s3",

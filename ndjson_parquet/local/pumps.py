@@ -24,11 +24,15 @@ def pump_sqs(
     handle: Callable[[list[SqsMessage]], Any],
     batch_size: int = 100,
     max_batches: int | None = None,
+    requeue_sqs: Any = None,
 ) -> int:
     """Deliver the queue's messages in batches of up to ``batch_size``; returns messages handled.
 
     If ``handle`` raises, the batch is not deleted (it is made visible again at once, where
-    Lambda waits for its visibility timeout) and the exception propagates."""
+    Lambda waits for its visibility timeout) and the exception propagates. ``requeue_sqs``
+    (default ``sqs``) is the client that makes it visible again: that shortcut is the runtime's,
+    not the function's (Lambda never calls ChangeMessageVisibility, so the function's role has no
+    such grant), hence the local runtime passes its administrator's client."""
     handled = batches = 0
     while max_batches is None or batches < max_batches:
         raw: list[dict[str, Any]] = []
@@ -48,7 +52,7 @@ def pump_sqs(
             # timeout (and counts towards maxReceiveCount). Locally it reappears at once.
             for start in range(0, len(raw), _SQS_RECEIVE_MAX):
                 chunk = raw[start : start + _SQS_RECEIVE_MAX]
-                sqs.change_message_visibility_batch(
+                (requeue_sqs or sqs).change_message_visibility_batch(
                     QueueUrl=queue_url,
                     Entries=[
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}

@@ -7,6 +7,11 @@ Nothing here re-implements a pipeline step. The runtime only plays the parts AWS
   shape, to the same Chalice handlers ``app.py`` deploys;
 - the EventBridge rule's Step Functions target, and the Lambda/Glue task calls of moto's ASL
   interpreter (``ndjson_parquet.local.stepfunctions.LocalTaskHost``);
+- Lambda's execution roles, with IAM enforced (the default): the stack is deployed by an
+  administrator, then every handler, the state machine's tasks, the Glue job, the rule's target
+  and the operator act as IAM users holding exactly their role's policy
+  (``ndjson_parquet.local.iam``, ``ndjson_parquet.local.callers``); a missing grant is refused
+  with an AccessDenied that names the user (the role) and the action;
 - the scheduler: once the input is drained and nothing moves, ``flush_stale`` runs with a clock
   moved past BATCH_MAX_WAIT_SECONDS (a local run does not wait 15 minutes), and ``recover``
   runs the same way if a manifest is stuck.
@@ -14,6 +19,7 @@ Nothing here re-implements a pipeline step. The runtime only plays the parts AWS
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -21,7 +27,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,9 +39,10 @@ from chalicelib import keys
 from chalicelib.dynamodb_store import from_item
 from chalicelib.settings import DEFAULT_SUFFIXES
 from ndjson_parquet.java_check import java_problem
+from ndjson_parquet.local.iam import Caller
 from ndjson_parquet.local.inputs import InputFile, scan_input
 from ndjson_parquet.local.report import RunReport
-from ndjson_parquet.local.server import LocalEndpoint, moto_server
+from ndjson_parquet.local.server import LocalEndpoint, moto_server, prepare_account
 
 STAGE = "local"
 TERMINAL_MANIFEST = {keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED}
@@ -65,6 +72,10 @@ class RunOptions:
     recover_idle_seconds: float = 20.0
     max_recovers: int = 3
     max_handler_failures: int = 25
+    # moto's IAM enforcement: every caller holds exactly its role's policy (see the module docstring).
+    enforce_iam: bool = True
+    # Tests only: role -> [(policy name, document)] replacing that role's policies (take a grant away).
+    policy_overrides: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
 
     @property
     def quarantine(self) -> Path:
@@ -210,10 +221,19 @@ def warm_spark() -> Iterator[Callable[[], Any]]:
             holder["spark"].stop()
 
 
-def glue_runner(get_spark: Callable[[], Any], default_arguments: dict[str, str], opts: RunOptions):
+def glue_runner(
+    get_spark: Callable[[], Any], default_arguments: dict[str, str], opts: RunOptions, role: Caller | None = None
+):
     """A Glue run of the job script, in the warm session: the job's default arguments, then the
-    run's (as Glue merges them), then the local overrides of --compression/--schema."""
+    run's (as Glue merges them), then the local overrides of --compression/--schema. With
+    ``role``, the job's S3 calls (driver and Spark tasks) are signed with the Glue role's keys."""
     from glue.ndjson_to_parquet import parse_args, run_job
+    from glue.storage import S3Config
+
+    s3 = None
+    if role is not None:
+        env = S3Config.from_env()
+        s3 = S3Config(env.endpoint_url, env.region, role.access_key, role.secret_key, None)
 
     def run(arguments: dict[str, str]) -> None:
         merged = {**default_arguments, **arguments, "--COMPRESSION_TYPE": opts.compression}
@@ -231,7 +251,7 @@ def glue_runner(get_spark: Callable[[], Any], default_arguments: dict[str, str],
         for name in wanted:
             if merged.get(name):
                 argv += [name, str(merged[name])]
-        run_job(get_spark(), parse_args(argv))
+        run_job(get_spark(), parse_args(argv), s3)
 
     return run
 
@@ -245,13 +265,9 @@ class SharedServices:
     get_spark: Callable[[], Any]
 
     def reset(self) -> None:
-        import requests
-
-        requests.post(f"{self.endpoint.url}/moto-api/reset", timeout=30).raise_for_status()
-        resp = requests.post(
-            f"{self.endpoint.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=30
-        )
-        resp.raise_for_status()
+        """An empty account; with enforcement, a new administrator whose keys stay in the
+        environment (the caller's checks after a run use them)."""
+        prepare_account(self.endpoint.url, enforce_iam=self.endpoint.enforce_iam)
 
 
 @contextmanager
@@ -269,12 +285,14 @@ def _restored_environment() -> Iterator[None]:
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()
+        aws.clients.session_factory = boto3.session.Session
         aws.clients.clear()
+        boto3.DEFAULT_SESSION = None
 
 
 @contextmanager
-def shared_services(port: int = 0) -> Iterator[SharedServices]:
-    with moto_server(port=port) as endpoint, warm_spark() as get_spark:
+def shared_services(port: int = 0, enforce_iam: bool = True) -> Iterator[SharedServices]:
+    with moto_server(port=port, enforce_iam=enforce_iam) as endpoint, warm_spark() as get_spark:
         yield SharedServices(endpoint, get_spark)
 
 
@@ -288,6 +306,15 @@ class LocalPipeline:
         self.faults = faults
         self.progress = progress or (lambda _msg: None)
         self.report = RunReport(output=str(opts.output_dir), quarantine=str(opts.quarantine))
+        # role -> the IAM user acting for it (tracker, batching, workflow, states, glue, events,
+        # operator); empty when IAM is not enforced.
+        self.callers: dict[str, Caller] = {}
+
+    def acting(self, role: str) -> AbstractContextManager[None]:
+        """The context in which the handlers' clients sign as ``role`` (no-op when not enforced)."""
+        from ndjson_parquet.local.callers import acting_as
+
+        return acting_as(self.callers[role]) if self.callers else nullcontext()
 
     # ---------------------------------------------------------------- setup
     def preflight(self) -> list[InputFile]:
@@ -319,6 +346,9 @@ class LocalPipeline:
         self, on_ready: Callable[[LocalEndpoint], None] | None = None, shared: SharedServices | None = None
     ) -> RunReport:
         files = self.preflight()
+        if shared is not None:
+            # Before the environment is saved: the new administrator's keys outlive the run.
+            shared.reset()
         with _restored_environment():
             return self._run(files, on_ready, shared)
 
@@ -327,7 +357,6 @@ class LocalPipeline:
     ) -> RunReport:
         started = time.perf_counter()
         if shared is not None:
-            shared.reset()
             try:
                 self._run_in(shared.endpoint, files, shared.get_spark)
             finally:
@@ -337,7 +366,7 @@ class LocalPipeline:
             if on_ready is not None:
                 on_ready(shared.endpoint)
             return self.report
-        with moto_server(port=self.opts.port) as endpoint, warm_spark() as get_spark:
+        with moto_server(port=self.opts.port, enforce_iam=self.opts.enforce_iam) as endpoint, warm_spark() as get_spark:
             self._run_in(endpoint, files, get_spark)
             self.report.elapsed_seconds = time.perf_counter() - started
             if on_ready is not None:
@@ -368,6 +397,8 @@ class LocalPipeline:
             self.progress("not created by moto (not needed to run locally): " + ", ".join(outputs.not_created))
         configure_handlers(outputs, self.opts)
         self.outputs = outputs
+        if endpoint.enforce_iam:
+            self._create_callers()
         if self.faults is not None:
             from chalicelib import aws
 
@@ -380,14 +411,18 @@ class LocalPipeline:
         for name in ("claim_run", "finalize", "compensate"):
             handler = getattr(chalice_app, name)
             fname = function_name(STAGE, name)
-            task = lambda event, h=handler, n=fname: h(event, _Context(n))  # noqa: E731
+
+            def task(event: Any, h: Any = handler, n: str = fname) -> Any:
+                with self.acting("workflow"):  # the function's execution role
+                    return h(event, _Context(n))
+
             if self.faults is not None:
                 task = self.faults.wrap_task(name, task)
             function_arns[name] = host.serve_lambda(fname, task)
         self._deploy_state_machine(host, outputs, function_arns)
         glue = boto3.client("glue")
         job = glue.get_job(JobName=outputs["GlueJobName"])["Job"]
-        runner = glue_runner(get_spark, dict(job.get("DefaultArguments", {})), self.opts)
+        runner = glue_runner(get_spark, dict(job.get("DefaultArguments", {})), self.opts, self.callers.get("glue"))
         if self.faults is not None:
             runner = self.faults.wrap_glue(runner)
             host.start_execution = self.faults.wrap_start(host.start_execution)  # the rule's StartExecution
@@ -400,6 +435,22 @@ class LocalPipeline:
         self._upload(files, outputs["InputBucketName"], outputs.get("InputPrefix", ""))
         self._pump_until_settled(chalice_app, outputs)
         self._collect(files, outputs)
+
+    def _create_callers(self) -> None:
+        """One IAM user per role with exactly its policy; the handlers' clients sign as the role
+        acting in their context; the task host acts for the state machine and target roles."""
+        from chalicelib import aws
+        from ndjson_parquet.local.callers import acting_session
+        from ndjson_parquet.local.iam import create_callers
+
+        self.callers = create_callers(boto3.client("iam"), STAGE, self.opts.policy_overrides)
+        aws.clients.session_factory = acting_session
+        aws.clients.clear()
+
+    def _role_arn(self, role: str) -> str:
+        from ndjson_parquet.local.iam import role_name
+
+        return boto3.client("iam").get_role(RoleName=role_name(STAGE, role))["Role"]["Arn"]
 
     def _deploy_state_machine(self, host: Any, outputs: dict[str, str], function_arns: dict[str, str]) -> None:
         """moto's CloudFormation keeps the state machine in its non-executing backend and ignores
@@ -421,7 +472,13 @@ class LocalPipeline:
             }
         )
         name = outputs["StateMachineArn"].rsplit(":", 1)[1]
-        arn = deploy_state_machine(boto3.client("stepfunctions"), name, definition, host._role_arn())
+        # The stack's execution role: under enforcement the interpreter's task calls carry its policy.
+        role_arn = self._role_arn("states")
+        arn = deploy_state_machine(boto3.client("stepfunctions"), name, definition, role_arn)
+        if self.callers:
+            host.act_for_roles({role_arn: self.callers["states"], self._role_arn("events"): self.callers["events"]})
+        else:
+            host.act_for_roles({})
         if arn != outputs["StateMachineArn"]:
             raise RuntimeError(f"state machine ARN {arn} differs from the stack's {outputs['StateMachineArn']}")
         self.state_machine_arn = arn
@@ -444,12 +501,26 @@ class LocalPipeline:
             self.uploaded[f"s3://{bucket}/{key}"] = f
             self.progress(f"upload {n}/{len(trackable)}")
 
-    def _pump_until_settled(self, chalice_app: Any, outputs: dict[str, str]) -> None:
+    def serve_until_interrupted(self) -> None:
+        """``run --keep-running``: keep playing Lambda's event sources and the schedule, so what
+        arrives after the run (an upload, a poison message, a replay) is processed as the deployed
+        pipeline would; until Ctrl-C."""
+        import app as chalice_app
+
+        with contextlib.suppress(KeyboardInterrupt):
+            self._pump_until_settled(chalice_app, self.outputs, serving=True)
+
+    def _pump_until_settled(self, chalice_app: Any, outputs: dict[str, str], serving: bool = False) -> None:
         from chalicelib.batching import flush_stale
         from chalicelib.workflow.recover import recover_from_settings
+        from ndjson_parquet.local.callers import acting_session
         from ndjson_parquet.local.pumps import StreamPump, pump_sqs
 
-        sqs = boto3.client("sqs")
+        # Lambda's event-source mappings poll with the function's role: the pumps' clients sign
+        # as the role acting around them (the runtime's own reads below use the administrator's).
+        polling = acting_session() if self.callers else boto3.session.Session()
+        sqs = polling.client("sqs")
+        requeue_sqs = boto3.client("sqs")  # the runtime's stand-in for a visibility timeout (pumps.py)
         dynamodb = boto3.client("dynamodb")
         queue_url = outputs["IngestQueueUrl"]
         queue_arn = outputs["IngestQueueArn"]
@@ -466,20 +537,25 @@ class LocalPipeline:
         if self.faults is not None:  # duplicate and out-of-order deliveries
             handle_sqs = self.faults.wrap_delivery(handle_sqs)
             handle_stream = self.faults.wrap_delivery(handle_stream)
-        stream = StreamPump(boto3.client("dynamodbstreams"), stream_arn, handle_stream)
+        # Kept across calls (serving after the run): a new pump would start again at TRIM_HORIZON.
+        stream = getattr(self, "_stream_pump", None) or StreamPump(
+            polling.client("dynamodbstreams"), stream_arn, handle_stream
+        )
+        self._stream_pump = stream
         expected = len(self.uploaded)
         last_change = last_progress = time.monotonic()  # last_change also paces flush/recover
         last_line = ""
         flushes = recovers = 0
         failures: dict[str, int] = {}
 
-        def attempt(what: str, step: Callable[[], Any]) -> Any:
+        def attempt(what: str, role: str, step: Callable[[], Any]) -> Any:
             """Run a handler step as Lambda would: an exception means the batch (or the scheduled
             run) is retried later, not that the run is over; ``failures`` bounds it."""
             from ndjson_parquet.local.faults import STEP_FAILURES
 
             try:
-                out = step()
+                with self.acting(role):
+                    out = step()
             except STEP_FAILURES as exc:  # an error, or an injected abrupt exit of the invocation
                 failures[what] = failures.get(what, 0) + 1
                 self.last_failure = f"{what} failed {failures[what]} time(s) in a row: {type(exc).__name__}: {exc}"
@@ -489,9 +565,14 @@ class LocalPipeline:
             return out
 
         while True:
-            moved = (attempt("track_files", lambda: pump_sqs(sqs, queue_url, handle_sqs, batch_size=100)) or 0) + (
-                attempt("count_arrivals", stream.pump) or 0
-            )
+            moved = (
+                attempt(
+                    "track_files",
+                    "tracker",
+                    lambda: pump_sqs(sqs, queue_url, handle_sqs, batch_size=100, requeue_sqs=requeue_sqs),
+                )
+                or 0
+            ) + (attempt("count_arrivals", "batching", stream.pump) or 0)
             if max(failures.values(), default=0) > self.opts.max_handler_failures:
                 self.report.problems.append(f"gave up: {self.last_failure}")
                 return
@@ -505,14 +586,18 @@ class LocalPipeline:
                 last_change = last_progress = time.monotonic()
                 continue
             if state.files >= expected and state.unsettled_files == 0 and state.open_manifests == 0:
-                return
+                if not serving:
+                    return
+                time.sleep(0.5)  # serving: wait for the next upload or replay
+                last_progress = time.monotonic()
+                continue
             idle = time.monotonic() - last_change
             pending = state.files_by_status.get(keys.PENDING, 0)
             if pending and state.open_manifests == 0 and state.files >= expected:
                 # Input drained, nothing sealing or running: seal the remainder now, as the
                 # scheduled flush would after BATCH_MAX_WAIT_SECONDS.
                 later = datetime.now(UTC) + timedelta(seconds=int(os.environ["BATCH_MAX_WAIT_SECONDS"]) + 1)
-                attempt("flush_stale", lambda t=later: flush_stale(now=t))
+                attempt("flush_stale", "batching", lambda t=later: flush_stale(now=t))
                 flushes += 1
                 last_change = time.monotonic()
                 continue
@@ -522,11 +607,13 @@ class LocalPipeline:
                 # Each run's clock is an hour past the previous one's: recover stamps what it
                 # finishes (a resumed seal's sealed_at) with its clock, and the next run must see
                 # those stamps as old, as the real schedule would an hour later.
-                attempt("recover", lambda n=recovers: recover_from_settings(now=time.time() + 3600 * (n + 1)))
+                attempt(
+                    "recover", "workflow", lambda n=recovers: recover_from_settings(now=time.time() + 3600 * (n + 1))
+                )
                 recovers += 1
                 last_change = time.monotonic()
                 continue
-            if time.monotonic() - last_progress > self.opts.idle_timeout_seconds:
+            if not serving and time.monotonic() - last_progress > self.opts.idle_timeout_seconds:
                 self.report.problems.append(
                     f"gave up after {self.opts.idle_timeout_seconds:.0f} s without progress: {line}"
                 )

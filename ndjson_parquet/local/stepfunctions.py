@@ -21,10 +21,13 @@ serves them here:
   target's dead-letter queue, like the rule's DeadLetterConfig.
 
 These per-object overrides (three, all in this module) are the only places that reach into moto's
-backends. The interpreter gets exactly one fix, ``_fix_glue_sync`` below: moto 5.2.5 fails every
-``.sync`` task that has no task token (``callback_endpoint.interrupt_all()`` on None in a
-``finally``), so ``glue:startJobRun.sync`` could never succeed. Objects are re-created by
-``/moto-api/reset``: serve again.
+backends. With IAM enforced (``act_for_roles``), the interpreter's task calls, which moto signs
+with fixed dummy keys, are signed by the IAM user standing for the execution role instead
+(``_sign_as_execution_role``), and an EventBridge target's start is checked against its
+target role's policy (``_check_target_role``). The interpreter gets exactly one fix,
+``_fix_glue_sync`` below: moto 5.2.5 fails every ``.sync`` task that has no task token
+(``callback_endpoint.interrupt_all()`` on None in a ``finally``), so ``glue:startJobRun.sync``
+could never succeed. Objects are re-created by ``/moto-api/reset``: serve again.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ import boto3
 import requests
 
 from ndjson_parquet.infra_template import ASL_VARIABLES
+from ndjson_parquet.local.iam import Caller
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,10 @@ ASL_PATH = Path(__file__).resolve().parents[2] / "infra" / "statemachine" / "con
 SUBSTITUTION_NAMES = ASL_VARIABLES
 DEFAULT_ACCOUNT = "123456789012"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+# Execution/target role ARN -> the IAM user acting for it (empty: IAM not enforced). Module-level
+# because moto's interpreter is: its patched client factory reads it.
+_ROLE_CALLERS: dict[str, Caller] = {}
 
 LambdaHandler = Callable[[dict[str, Any]], Any]
 GlueRunner = Callable[[dict[str, str]], None]
@@ -145,6 +153,43 @@ def _fix_glue_sync() -> None:
     StateTaskServiceGlue._ndjson_parquet_sync_fix = True
 
 
+def _sign_as_execution_role() -> None:
+    """moto's interpreter makes its task calls (lambda:InvokeFunction, glue:StartJobRun, sns:Publish,
+    dynamodb:*) with clients keyed "ak"/"sk"; under enforcement they are signed with the keys of
+    the user acting for the execution's role (``_ROLE_CALLERS``), so they get that role's
+    permissions. Replaces ``boto_client_for`` in the interpreter modules that imported it; idempotent."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import boto_client as module
+
+    original = module.boto_client_for
+    if getattr(original, "_ndjson_parquet_signed", False):
+        return
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if not _ROLE_CALLERS:
+            return original(region, service, state_credentials)
+        role_arn = getattr(state_credentials, "role_arn", None)
+        caller = _ROLE_CALLERS.get(role_arn or "")
+        if caller is None:
+            raise PermissionError(f"no IAM user acts for the execution role {role_arn!r}")
+        client = original(region, service, state_credentials)
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=client.meta.endpoint_url,
+            aws_access_key_id=caller.access_key,
+            aws_secret_access_key=caller.secret_key,
+            aws_session_token="",
+            config=client.meta.config,
+        )
+
+    boto_client_for._ndjson_parquet_signed = True  # type: ignore[attr-defined]
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(loaded, "boto_client_for", None) is original:
+            loaded.boto_client_for = boto_client_for
+
+
 class LocalTaskHost:
     """Serves the state machine's Lambda and Glue tasks from Python callables in this process."""
 
@@ -159,6 +204,13 @@ class LocalTaskHost:
             os.environ["MOTO_PORT"] = str(port)
         self._glue_lock = threading.Lock()
         _fix_glue_sync()
+        _sign_as_execution_role()
+
+    def act_for_roles(self, callers: Mapping[str, Caller]) -> None:
+        """Enforce IAM on what this host plays: ``callers`` maps a role ARN (the state machine's
+        execution role, the rule target's role) to the IAM user acting for it; empty = off."""
+        _ROLE_CALLERS.clear()
+        _ROLE_CALLERS.update(callers)
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
@@ -188,21 +240,24 @@ class LocalTaskHost:
         return arn
 
     def _ensure_function(self, name: str) -> str:
+        # Create, and look up only on conflict: under IAM enforcement moto 5.2.5 miscomputes the
+        # signature of Lambda GET requests (it hashes its parsed headers as the empty body).
         lam = self.client("lambda")
-        try:
-            return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-        except lam.exceptions.ResourceNotFoundException:
-            pass
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("app.py", "def handler(event, context):\n    return event\n")
-        resp = lam.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=self._role_arn(),
-            Handler="app.handler",
-            Code={"ZipFile": buf.getvalue()},
-        )
+        try:
+            resp = lam.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=self._role_arn(),
+                Handler="app.handler",
+                Code={"ZipFile": buf.getvalue()},
+            )
+        except lam.exceptions.ResourceConflictException:
+            from moto.awslambda.utils import get_backend
+
+            return get_backend(self.account_id, self.region).get_function(name, None).function_arn
         return resp["FunctionArn"]
 
     def _role_arn(self, name: str = "local-task-host") -> str:
@@ -313,6 +368,7 @@ class LocalTaskHost:
         body["time"] = _iso(body.get("time"))
         body.pop("ingestion-time", None)
         try:
+            _check_target_role(target, "states:StartExecution", self.account_id)
             self.start_execution(target["Arn"], body)
         except Exception as exc:
             dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
@@ -334,6 +390,27 @@ class LocalTaskHost:
             state_machine_arn, name=str(uuid.uuid4()), execution_input=json.dumps(event, default=str)
         )
         return execution.execution_arn
+
+
+def _check_target_role(target: Mapping[str, Any], action: str, account_id: str) -> None:
+    """EventBridge calls a target with the target's role: refuse the start when that role's
+    user may not do ``action`` on the target (evaluated by moto's own policy engine). In-process
+    starts bypass moto's request checks, so this is where the events role is enforced."""
+    if not _ROLE_CALLERS:
+        return
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
+
+    caller = _ROLE_CALLERS.get(target.get("RoleArn", ""))
+    if caller is None:
+        raise PermissionError(f"no IAM user acts for the target role {target.get('RoleArn')!r}")
+    backend = iam_backends[account_id]["aws"]
+    results = [
+        IAMPolicy(backend.get_user_policy(caller.name, name)).is_action_permitted(action, target["Arn"])
+        for name in backend.list_user_policies(caller.name)
+    ]
+    if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+        raise PermissionError(f"User: {caller.name} is not authorized to perform: {action} on {target['Arn']}")
 
 
 def manifest_ready_event(manifest_id: str, replay_name: str | None = None, **detail: Any) -> dict[str, Any]:

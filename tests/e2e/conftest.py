@@ -15,10 +15,11 @@ REPO = Path(__file__).resolve().parents[2]
 DATE = "2026-11-20"
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`ndjson-parquet ...` the way the README runs it (the console script of the venv)."""
+def cli(*args: str, timeout: float = 600, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`ndjson-parquet ...` the way the README runs it (the console script of the venv);
+    ``env_extra``: e.g. the operator credentials a kept runtime prints."""
     exe = Path(sys.executable).parent / "ndjson-parquet"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | (env_extra or {})
     return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False
     )
