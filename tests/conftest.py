@@ -27,6 +27,15 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A clean moto account for one test; boto3 clients created inside it reach moto."""
+    from moto import settings as moto_settings
+
+    # moto's IAM switch is process-wide: an enforcing server left running by another fixture
+    # (ndjson_parquet/local/iam.py) would refuse this test's unsigned calls with 403s that
+    # name nothing useful, so fail here and name the cause instead.
+    assert moto_settings.INITIAL_NO_AUTH_ACTION_COUNT == float("inf"), (
+        "an IAM-enforcing moto server from another fixture is still alive; scope that fixture "
+        "so it is torn down before tests that use the unenforced `aws` fixture"
+    )
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=30)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

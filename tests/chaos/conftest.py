@@ -40,8 +40,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("chaos_seed", seeds, ids=[f"seed{s}" for s in seeds])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def services() -> Iterator[SharedServices]:
+    # Package scope, not session: the server enforces IAM, and moto's auth switch is
+    # process-wide, so it must be torn down (enforcement off) before tests of other packages
+    # start their own unenforced moto server (tests/conftest.py checks that it is).
     with shared_services() as shared:
         yield shared
 
