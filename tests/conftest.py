@@ -3,6 +3,7 @@ reset between tests, and environment that points every boto3 client at it."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 
@@ -32,7 +33,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     # moto's IAM switch is process-wide: an enforcing server left running by another fixture
     # (ndjson_parquet/local/iam.py) would refuse this test's unsigned calls with 403s that
     # name nothing useful, so fail here and name the cause instead.
-    assert moto_settings.INITIAL_NO_AUTH_ACTION_COUNT == float("inf"), (
+    assert math.isinf(moto_settings.INITIAL_NO_AUTH_ACTION_COUNT), (
         "an IAM-enforcing moto server from another fixture is still alive; scope that fixture "
         "so it is torn down before tests that use the unenforced `aws` fixture"
     )

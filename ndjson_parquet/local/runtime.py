@@ -193,7 +193,11 @@ def configure_handlers(outputs: dict[str, str], opts: RunOptions) -> dict[str, s
 @contextmanager
 def warm_spark() -> Iterator[Callable[[], Any]]:
     """Start the SparkSession in the background (8-10 s of JVM start overlap the uploads) and
-    keep it for every manifest of the run."""
+    keep it for every manifest of the run. A session that already existed (a caller's, e.g. a
+    test's) is reused and left running: only the one started here is stopped."""
+    from pyspark.sql import SparkSession
+
+    existing = SparkSession.getActiveSession()
     holder: dict[str, Any] = {}
 
     def start() -> None:
@@ -217,7 +221,7 @@ def warm_spark() -> Iterator[Callable[[], Any]]:
         yield get
     finally:
         thread.join()
-        if "spark" in holder:
+        if "spark" in holder and existing is None:
             holder["spark"].stop()
 
 

@@ -100,7 +100,13 @@ def test_table_queues_bus_rule_state_machine_topic(deployed: it.StackOutputs) ->
     sm = client("stepfunctions").describe_state_machine(stateMachineArn=deployed["StateMachineArn"])
     definition = sm["definition"]
     assert "${" not in definition  # every substitution variable was resolved
-    assert deployed["ManifestBucketName"] in definition or it.ASL_PATH.exists()
+    states = json.loads(definition)["States"]
+    # the deployed definition is the repo's ASL with this stack's names, not a placeholder
+    assert set(states) == set(json.loads(it.ASL_PATH.read_text())["States"])
+    assert states["ConvertManifest"]["Parameters"]["JobName"] == deployed["GlueJobName"]
+    assert states["ConvertManifest"]["Parameters"]["Arguments"]["--OUTPUT_PATH"] == deployed["OutputPath"]
+    assert states["ClaimRun"]["Parameters"]["FunctionName"].endswith(":function:ndjson-parquet-local-claim_run")
+    assert states["Alert"]["Parameters"]["TopicArn"] == deployed["AlertsTopicArn"]
     assert client("sns").get_topic_attributes(TopicArn=deployed["AlertsTopicArn"])["Attributes"]["KmsMasterKeyId"]
 
     job = client("glue").get_job(JobName=deployed["GlueJobName"])["Job"]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 
 from ndjson_parquet.local.inputs import InputFile
@@ -109,7 +110,24 @@ def test_hostile_keys_and_messages(services: SharedServices, tmp_path: Path) -> 
     assert all(reasons), reasons
     violations = check_invariants(run, None, poison_messages=0)  # DLQ emptied above, after checking it
     assert not violations, "\n".join(violations)
-    assert sum(1 for uri in run.uploaded if any(uri.endswith(k) for k in HOSTILE_KEYS)) == len(HOSTILE_KEYS)
+    # each hostile key's own lines, read back from the output: rows at lines 1 and 4 with their
+    # values, the bad line 2 in the quarantine (line 3 is blank)
+    bucket = run.outputs["InputBucketName"]
+    rows: dict[str, list[tuple[int, int]]] = {}
+    for part in sorted(run.opts.output_dir.rglob("*.parquet")):
+        if "n" not in pq.read_schema(part).names:  # a manifest of normal files only
+            continue
+        for r in pq.read_table(part, columns=["_source_file", "_source_line", "n"]).to_pylist():
+            rows.setdefault(r["_source_file"], []).append((r["_source_line"], r["n"]))
+    bad: dict[str, list[int]] = {}
+    for part in sorted(run.opts.quarantine.rglob("*.jsonl")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            bad.setdefault(record["source_file"], []).append(record["line_number"])
+    for n, key in enumerate(HOSTILE_KEYS):
+        uri = f"s3://{bucket}/{key}"
+        assert sorted(rows.get(uri, [])) == [(1, n), (4, 2)], (key, rows.get(uri))
+        assert bad.get(uri) == [2], (key, bad.get(uri))
 
     # and nothing is written outside the configured prefixes
     s3 = boto3.client("s3")
