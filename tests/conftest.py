@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterator
 
 import boto3
@@ -47,6 +48,25 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield moto_endpoint
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=30)
+
+
+@pytest.fixture
+def atomic_conditional_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB evaluates a ConditionExpression and applies the write atomically; moto's
+    in-process backend checks then writes with no lock, so two threads can both "win" the same
+    conditional put under load. Serialise moto's item writes so race tests exercise our
+    election logic against the guarantee DynamoDB gives, not against a moto artefact."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 def client(service: str, endpoint: str | None = None):

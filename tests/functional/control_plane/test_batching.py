@@ -73,25 +73,6 @@ def _pending(cp: ControlPlane, date: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.fixture
-def atomic_conditional_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB evaluates a ConditionExpression and applies the write atomically; moto's
-    in-process backend checks then writes with no lock, so two threads can both "win" the same
-    conditional put under load. Serialise moto's item writes so the race test exercises our
-    election logic against the guarantee DynamoDB gives, not against a moto artefact."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 @pytest.mark.usefixtures("atomic_conditional_writes")
 def test_racing_sealers_never_share_a_file_and_leave_nothing_pending(cp: ControlPlane) -> None:
     max_files = int(cp.env["BATCH_MAX_FILES"])

@@ -20,7 +20,7 @@ TABLE = "breaker-races"
 
 
 @pytest.fixture
-def ddb(aws: str) -> Any:
+def ddb(aws: str, atomic_conditional_writes: None) -> Any:
     ddb = client("dynamodb")
     ddb.create_table(
         TableName=TABLE,
