@@ -44,7 +44,7 @@ REDELIVERY_SECONDS = 20  # ingest queue visibility timeout for this run (the sta
 
 class DynamoDBMeter:
     """botocore ``after-call`` hook on the handlers' shared DynamoDB client: requests per
-    operation and the largest page a Query/Scan returned (invariant 3: every read is bounded)."""
+    operation and the largest page a Query/Scan returned (docs/invariants.md #3: every read is bounded)."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()

@@ -394,7 +394,7 @@ def build_manifest(manifest_id: str, date_prefix: str, files: list[FileRef], sta
 def finish_seal(
     manifest_id: str, date_prefix: str, seq: int, files: list[FileRef], deps: Deps, stamp: str
 ) -> SealOutcome:
-    """Write the manifest, mark it sealed, advance SEAL, then emit (invariant 8: recorded first)."""
+    """Write the manifest, mark it sealed, advance SEAL, then emit (docs/invariants.md #8: recorded first)."""
     s = deps.settings
     manifest = build_manifest(manifest_id, date_prefix, files, stamp, seq)
     object_key = manifest_object_key(s.manifest_prefix, date_prefix, manifest_id)

@@ -390,7 +390,7 @@ class DynamoDBFileStore:
     # --- helpers --------------------------------------------------------------------------
 
     def _query_pages(self, status_key: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
-        """Pages of the status index, oldest first, one page in memory at a time (invariant 3)."""
+        """Pages of the status index, oldest first, one page in memory at a time (docs/invariants.md #3)."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": keys.STATUS_INDEX,

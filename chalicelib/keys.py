@@ -51,7 +51,7 @@ OPEN_DATES = "dates#open"  # gsi1pk of SEAL items of dates that may still hold p
 
 def stable_shard(key: str, shard_count: int) -> int:
     """Shard of an object key: a stable hash (not Python's salted ``hash()``), so every
-    process, every Lambda container and every replay agree on it (invariant 7)."""
+    process, every Lambda container and every replay agree on it (docs/invariants.md #7)."""
     if shard_count < 1:
         raise ValueError("shard_count must be >= 1")
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()

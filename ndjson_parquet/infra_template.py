@@ -627,7 +627,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                 "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 "Resource": a["ingest"],
             },
-            # Permanent per-message failures are routed to the DLQ by the handler itself (DESIGN: known traps).
+            # The handler sends a message it can never process to the DLQ itself (with a reason attribute),
+            # so one poison message does not fail its neighbours' batch.
             {"Sid": "IngestDlq", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": a["ingest_dlq"]},
             {"Sid": "TrackFiles", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": a["table"]},
         ]

@@ -2,7 +2,7 @@
 ``run --keep-running``) through boto3's normal configuration (profile, region, endpoint).
 
 It uploads a good file, a file with bad lines, sends a poison message to the ingest queue and
-re-uploads the good file's key (a new version, tracked again: invariant 1); waits with bounded
+re-uploads the good file's key (a new version, tracked again: docs/invariants.md #1); waits with bounded
 backoff until those files are converted; checks that output and quarantine grew and that the
 poison message reached the ingest DLQ; replays one manifest with ``replay --manifest``; prints
 ``status``. With real credentials it also asks IAM's policy simulator, per role of the static
@@ -128,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
         return check
 
     wait_for(converted(2), args.timeout, "2 files converted")
-    # Then a new version of the same key, tracked again (invariant 1), once the first is converted:
+    # Then a new version of the same key, tracked again (docs/invariants.md #1), once the first is converted:
     # two versions of one key pending together make the sealer fail ("lists a file twice"; see the
     # report of this branch). The content differs too: moto's notifications carry no versionId,
     # so locally versions are told apart by etag.

@@ -1,5 +1,5 @@
 """``ndjson-parquet replay``: reprocess manifests. A time window replays the bus archive (events carry
-``replay-name``, so ClaimRun reprocesses; outputs are replaced, invariant 5) and waits for it.
+``replay-name``, so ClaimRun reprocesses; outputs are replaced, docs/invariants.md #5) and waits for it.
 ``--manifest ID`` starts the state machine for that one manifest with a replay-marked event, since an
 archive replay cannot be narrowed to one manifest."""
 

@@ -61,7 +61,7 @@ def test_input_bucket_notifies_the_ingest_queue(deployed: it.StackOutputs) -> No
         for m in sqs.receive_message(QueueUrl=deployed["IngestQueueUrl"], MaxNumberOfMessages=10).get("Messages", []):
             records += json.loads(m["Body"]).get("Records", [])
     keys = [r["s3"]["object"]["key"] for r in records]
-    # URL-encoded, as the DESIGN's known traps say; moto also encodes "/" (in%2Fa+b.ndjson), AWS does not.
+    # S3 event keys are URL-encoded (space as +); moto also encodes "/" (in%2Fa+b.ndjson), AWS does not.
     assert [unquote_plus(k) for k in keys] == ["in/a b.ndjson"]
     assert put["VersionId"]  # versioned bucket, yet moto 5.2.5's event omits versionId: trackers fall back to eTag
     assert records[0]["s3"]["object"]["eTag"] == put["ETag"].strip('"')
