@@ -12,13 +12,14 @@ runtime gets the same wiring as an account. What could not be created is returne
 from __future__ import annotations
 
 import json
+import math
 import re
-import time
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import WaiterError
 from cfnlint.decode import decode_str
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -169,15 +170,18 @@ def deploy_to_endpoint(
         "Parameters": list(params),
         "Capabilities": ["CAPABILITY_NAMED_IAM"],
     }
+    waiter = "stack_create_complete"
     if _stack_exists(cfn_client, stack_name):
+        waiter = "stack_update_complete"
         try:
             cfn_client.update_stack(**kwargs)
         except cfn_client.exceptions.ClientError as exc:
             if "No updates are to be performed" not in str(exc):
                 raise
+            waiter = "stack_exists"  # nothing changed: the stack is already in a complete state
     else:
         cfn_client.create_stack(**kwargs)
-    stack = _wait_complete(cfn_client, stack_name, timeout_seconds)
+    stack = _wait_complete(cfn_client, stack_name, waiter, timeout_seconds)
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
 
     template = json.loads(body)
@@ -208,26 +212,26 @@ def _stack_exists(cfn: Any, name: str) -> bool:
     return bool(stacks) and stacks[0]["StackStatus"] != "DELETE_COMPLETE"
 
 
-def _wait_complete(cfn: Any, name: str, timeout_seconds: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.2
-    while True:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        status = stack["StackStatus"]
-        if status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status:
-            return stack
-        if status.endswith("_FAILED") or "ROLLBACK" in status or status == "DELETE_COMPLETE":
-            events = cfn.describe_stack_events(StackName=name).get("StackEvents", [])
-            reasons = [
-                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
-                for e in events
-                if e.get("ResourceStatusReason") and "FAILED" in e.get("ResourceStatus", "")
-            ]
-            raise StackDeployError(f"stack {name} ended in {status}: {reasons[:5]}")
-        if time.monotonic() > deadline:
-            raise StackDeployError(f"stack {name} still {status} after {timeout_seconds}s")
-        time.sleep(delay)
-        delay = min(delay * 2, 10)
+def _wait_complete(cfn: Any, name: str, waiter_name: str, timeout_seconds: float) -> dict[str, Any]:
+    """Wait with CloudFormation's own waiter (it polls and recognises every failed and rollback
+    status); on failure, the failed resources' reasons in one error."""
+    delay = 5
+    try:
+        cfn.get_waiter(waiter_name).wait(
+            StackName=name,
+            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, math.ceil(timeout_seconds / delay))},
+        )
+    except WaiterError as exc:
+        events = cfn.describe_stack_events(StackName=name).get("StackEvents", [])
+        reasons = [
+            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+            for e in events
+            if e.get("ResourceStatusReason") and "FAILED" in e.get("ResourceStatus", "")
+        ]
+        stacks = exc.last_response.get("Stacks") or [{}]
+        status = stacks[0].get("StackStatus", "unknown")
+        raise StackDeployError(f"stack {name} ended in {status} ({exc}): {reasons[:5]}") from None
+    return cfn.describe_stacks(StackName=name)["Stacks"][0]
 
 
 def _stack_resources(cfn: Any, name: str) -> tuple[set[str], dict[str, str]]:

@@ -7,6 +7,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import boto3
+import pytest
+from botocore.stub import Stubber
+
 from ndjson_parquet import infra_template as it
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +52,16 @@ def test_outputs_merge_keeps_stage_settings_and_sets_vpc() -> None:
     assert merged["subnet_ids"] == ["subnet-1", "subnet-2"] and merged["security_group_ids"] == ["sg-1"]
     assert merged["autogen_policy"] is False
     assert merged["lambda_functions"]["recover"]["iam_policy_file"] == "policy-prod-workflow.json"
+
+
+def test_a_failed_stack_is_one_error_with_its_failed_resources() -> None:
+    cfn = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(cfn)
+    stack = {"StackName": "s", "CreationTime": "2026-01-01T00:00:00Z"}
+    stubber.add_response("describe_stacks", {"Stacks": [{**stack, "StackStatus": "ROLLBACK_COMPLETE"}]})
+    event = {"StackId": "id", "EventId": "e", "StackName": "s", "Timestamp": "2026-01-01T00:00:00Z"}
+    failed = {**event, "LogicalResourceId": "Table", "ResourceStatus": "CREATE_FAILED", "ResourceStatusReason": "no"}
+    stubber.add_response("describe_stack_events", {"StackEvents": [failed]})
+    with stubber, pytest.raises(it.StackDeployError, match=r"stack s ended in ROLLBACK_COMPLETE .*Table: no"):
+        it._wait_complete(cfn, "s", "stack_create_complete", timeout_seconds=30)
+    stubber.assert_no_pending_responses()
