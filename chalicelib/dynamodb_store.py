@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys
+from chalicelib.backoff import sleep_before_retry
 from chalicelib.file_store import DateTotals, FileRef, TrackedFile
 
 _SER = TypeSerializer()
@@ -170,7 +171,9 @@ class DynamoDBFileStore:
         wanted = [{"pk": pk, "sk": keys.shard_sk(s)} for s in range(shard_count)] + [{"pk": pk, "sk": keys.SEAL_SK}]
         request = {self._table: {"Keys": [to_item(k) for k in wanted], "ConsistentRead": True}}
         found: list[dict[str, Any]] = []
-        for _ in range(_BATCH_GET_RETRIES):
+        for attempt in range(_BATCH_GET_RETRIES):
+            if attempt:
+                sleep_before_retry(attempt)  # unprocessed keys mean throttling: back off, as AWS asks
             response = self._ddb.batch_get_item(RequestItems=request)
             found.extend(from_item(i) for i in response.get("Responses", {}).get(self._table, []))
             request = response.get("UnprocessedKeys") or {}

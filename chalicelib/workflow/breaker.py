@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.backoff import sleep_before_retry
 from chalicelib.workflow.store import from_item, to_item
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,9 @@ def _write(client: Any, table: str, new: BreakerState, expected_version: int) ->
 
 
 def _update(client: Any, table: str, step: Any, attempts: int = 5) -> tuple[BreakerState, BreakerState]:
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        if attempt:
+            sleep_before_retry(attempt)  # another writer moved the breaker: re-read after a jittered pause
         old = read_state(client, table)
         new = step(old)
         if new is None or _write(client, table, new, old.version):

@@ -7,7 +7,6 @@ TransactWriteItems of up to 100 actions, never one call per file.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib import keys
+from chalicelib.backoff import sleep_before_retry
 from chalicelib.workflow.errors import StaleRunError, TransientError
 
 _SER = TypeSerializer()
@@ -241,7 +241,7 @@ class WorkflowStore:
                 attempt += 1
                 if attempt > max_conflict_retries:
                     raise TransientError(f"transaction conflicts on manifest {manifest_id}: {reasons}") from None
-                time.sleep(0.05 * 2**attempt)
+                sleep_before_retry(attempt)
         return 0
 
     def _file_action(self, manifest_id: str, u: FileUpdate) -> dict[str, Any]:
