@@ -82,7 +82,7 @@ class SealBusyError(RuntimeError):
 
 
 class SealBreaker(Protocol):
-    def permit(self, now: float) -> str: ...  # circuit.PERMIT_CLOSED | PERMIT_PROBE | PERMIT_DENIED
+    def permit(self, now: float) -> circuit.SealPermit: ...
 
 
 class TableSealBreaker:
@@ -117,15 +117,15 @@ class SealGate:
 
     def allow(self) -> bool:
         if self._permit is None:
-            self._permit = circuit.PERMIT_CLOSED if self._breaker is None else self._breaker.permit(self._now)
-            if self._permit != circuit.PERMIT_CLOSED:
+            self._permit = circuit.SealPermit.SEAL if self._breaker is None else self._breaker.permit(self._now)
+            if self._permit != circuit.SealPermit.SEAL:
                 logger.warning("circuit breaker not closed", extra={"permit": self._permit})
-        if self._permit == circuit.PERMIT_CLOSED:
+        if self._permit == circuit.SealPermit.SEAL:
             return True
-        return self._permit == circuit.PERMIT_PROBE and not self._probe_used
+        return self._permit == circuit.SealPermit.PROBE and not self._probe_used
 
     def record(self, outcome: SealOutcome) -> None:
-        if self._permit == circuit.PERMIT_PROBE and outcome.status in ("sealed", "incomplete"):
+        if self._permit == circuit.SealPermit.PROBE and outcome.status in ("sealed", "incomplete"):
             self._probe_used = True  # incomplete too: recover finishes that manifest, it is the probe
 
     def paused(self, date_prefix: str, seq: int) -> SealOutcome:

@@ -2,7 +2,7 @@
 
 closed     -> open       after ``threshold`` consecutive failures within ``window`` seconds:
                          sealing pauses (files keep being tracked as pending; nothing is lost)
-open       -> half_open  after ``cooldown`` seconds: the next ``allow_seal`` wins one probe
+open       -> half_open  after ``cooldown`` seconds: the next ``seal_permit`` wins one probe
 half_open  -> closed     when a manifest succeeds; -> open again when it fails
 Every transition is a conditional write on ``version`` (optimistic concurrency), so two Lambdas
 never both take the probe.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -144,22 +145,19 @@ def record_success(client: Any, table: str, now: float) -> BreakerState:
     return new
 
 
-PERMIT_CLOSED = "closed"  # seal as usual
-PERMIT_PROBE = "probe"  # this caller won the half-open probe: seal one manifest, no more
-PERMIT_DENIED = "denied"  # open (or a probe is out): seal nothing
+class SealPermit(StrEnum):
+    """What the breaker lets one sealer do (not the breaker's state: see CLOSED/OPEN/HALF_OPEN)."""
+
+    SEAL = "seal"  # closed: seal as usual
+    PROBE = "probe"  # this caller won the half-open probe: seal one manifest, no more
+    DENIED = "denied"  # open (or a probe is out): seal nothing
 
 
-def seal_permit(client: Any, table: str, now: float, cfg: BreakerConfig) -> str:
+def seal_permit(client: Any, table: str, now: float, cfg: BreakerConfig) -> SealPermit:
     """For the sealer: closed, probe (exactly one caller per cool-down wins it) or denied."""
     s = read_state(client, table)
     allowed, new = on_seal_request(s, now, cfg)
     if new is None:
-        return PERMIT_CLOSED if allowed else PERMIT_DENIED
+        return SealPermit.SEAL if allowed else SealPermit.DENIED
     # The probe is taken by the conditional write on ``version``: a racing sealer loses it.
-    return PERMIT_PROBE if _write(client, table, new, s.version) else PERMIT_DENIED
-
-
-def allow_seal(client: Any, table: str, now: float, cfg: BreakerConfig) -> bool:
-    """For the sealer: may a manifest be sealed now? Closed: yes. Open: no, until the cool-down
-    passes; then exactly one caller gets True (the half-open probe)."""
-    return seal_permit(client, table, now, cfg) != PERMIT_DENIED
+    return SealPermit.PROBE if _write(client, table, new, s.version) else SealPermit.DENIED

@@ -46,7 +46,7 @@ class _Breaker:
 
 @pytest.mark.parametrize(
     ("permit", "allowed"),
-    [(breaker.PERMIT_CLOSED, [True, True, True]), (breaker.PERMIT_DENIED, [False, False, False])],
+    [(breaker.SealPermit.SEAL, [True, True, True]), (breaker.SealPermit.DENIED, [False, False, False])],
 )
 def test_gate_reads_the_breaker_once_per_invocation(permit: str, allowed: list[bool]) -> None:
     b = _Breaker(permit)
@@ -59,7 +59,7 @@ def test_gate_reads_the_breaker_once_per_invocation(permit: str, allowed: list[b
 
 
 def test_probe_gate_allows_one_manifest_and_an_empty_attempt_does_not_use_it() -> None:
-    gate = batching.SealGate(_Breaker(breaker.PERMIT_PROBE), 0.0)
+    gate = batching.SealGate(_Breaker(breaker.SealPermit.PROBE), 0.0)
     assert gate.allow()
     gate.record(batching.SealOutcome("empty", "m0"))  # nothing sealed: the probe is still ours
     assert gate.allow()

@@ -75,8 +75,8 @@ def test_exactly_one_sealer_wins_the_half_open_probe(ddb: Any) -> None:
     # WHEN eight sealers ask at the same moment
     permits = _together(8, lambda: breaker.seal_permit(ddb, TABLE, 100.0, CFG))
     # THEN one seals the probe manifest and seven seal nothing
-    assert sorted(permits) == [breaker.PERMIT_DENIED] * 7 + [breaker.PERMIT_PROBE]
+    assert sorted(permits) == [breaker.SealPermit.DENIED] * 7 + [breaker.SealPermit.PROBE]
     assert breaker.read_state(ddb, TABLE).state == breaker.HALF_OPEN
     # and the probe's success closes it for everyone
     breaker.record_success(ddb, TABLE, 101.0)
-    assert breaker.seal_permit(ddb, TABLE, 102.0, CFG) == breaker.PERMIT_CLOSED
+    assert breaker.seal_permit(ddb, TABLE, 102.0, CFG) == breaker.SealPermit.SEAL
