@@ -61,9 +61,9 @@ from chalicelib.observability import (
     tracer,
 )
 from chalicelib.settings import Settings, get_settings
+from chalicelib.timeutil import format_time, parse_time
 from chalicelib.workflow import breaker as circuit
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_SEALS_PER_DATE = 20  # per invocation: bounds the handler's run time; the next one continues
 SEAL_LEASE_SECONDS = 900  # >= the longest Lambda timeout: a live sealer never outlives it
 _TRANSIENT_CODES = {
@@ -188,14 +188,6 @@ class CountResult:
     ignored: int = 0
     rejected: int = 0
     seals: list[SealOutcome] = field(default_factory=list)
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-def parse_time(raw: str) -> datetime:
-    return datetime.strptime(raw, TIME_FORMAT).replace(tzinfo=UTC)
 
 
 # --- count_arrivals ------------------------------------------------------------------------

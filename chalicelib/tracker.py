@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any, Protocol
 
 from chalicelib import aws, keys
@@ -45,9 +44,8 @@ from chalicelib.s3_events import (
     parse_message,
 )
 from chalicelib.settings import Settings, SettingsError, get_settings
+from chalicelib.timeutil import format_time
 from chalicelib.ttl import expires_at
-
-ARRIVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so string order is time order
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def to_tracked_file(obj: S3ObjectCreated, settings: Settings) -> TrackedFile:
         size=obj.size,
         etag=obj.etag,
         version_id=obj.version_id,
-        arrived_at=obj.event_time.astimezone(UTC).strftime(ARRIVED_AT_FORMAT),
+        arrived_at=format_time(obj.event_time),  # fixed width: string order is time order
         date_prefix=date_prefix_of(obj.key, obj.event_time, settings.input_prefix),
         shard=keys.stable_shard(obj.key, settings.shard_count),
         status=keys.PENDING if obj.size > 0 else keys.SKIPPED,

@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 from chalicelib import keys
+from chalicelib.timeutil import now_iso
 from chalicelib.workflow.errors import ManifestNotFoundError
 from chalicelib.workflow.files import manifest_date, manifest_uri
 from chalicelib.workflow.store import WorkflowStore
-from chalicelib.workflow.timeutil import now_iso
 
 log = logging.getLogger(__name__)
 

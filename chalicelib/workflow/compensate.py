@@ -18,11 +18,11 @@ import time
 from typing import Any
 
 from chalicelib import keys
+from chalicelib.timeutil import now_iso
 from chalicelib.workflow import alerts, breaker, paths
 from chalicelib.workflow.errors import StaleRunError
 from chalicelib.workflow.files import attempts, file_date, file_shard
 from chalicelib.workflow.store import FileUpdate, WorkflowStore
-from chalicelib.workflow.timeutil import now_iso
 
 log = logging.getLogger(__name__)
 

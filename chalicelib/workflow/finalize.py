@@ -10,12 +10,12 @@ from typing import Any
 
 from chalicelib import keys
 from chalicelib.manifest import Manifest
+from chalicelib.timeutil import now_iso
 from chalicelib.workflow import breaker, paths
 from chalicelib.workflow.errors import ReconciliationError
 from chalicelib.workflow.files import file_date, file_shard, file_uri
 from chalicelib.workflow.store import FileUpdate, WorkflowStore
 from chalicelib.workflow.summary import reconcile, totals
-from chalicelib.workflow.timeutil import now_iso
 
 log = logging.getLogger(__name__)
 

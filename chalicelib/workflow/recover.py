@@ -23,11 +23,11 @@ from typing import Any
 
 from chalicelib import keys
 from chalicelib.settings import Settings
+from chalicelib.timeutil import now_iso, to_epoch
 from chalicelib.workflow.compensate import compensate
 from chalicelib.workflow.files import file_date, file_shard, manifest_id_of
 from chalicelib.workflow.store import FileUpdate, WorkflowStore
 from chalicelib.workflow.tasks import breaker_config
-from chalicelib.workflow.timeutil import now_iso, to_epoch
 
 log = logging.getLogger(__name__)
 # Executions that will never finish their manifest. SUCCEEDED belongs here too: Finalize ends the

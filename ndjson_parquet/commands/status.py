@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def collect(store: Any, sqs: Any, s: Any, now: float) -> dict[str, Any]:
+    from chalicelib.timeutil import to_epoch
     from chalicelib.workflow import breaker
-    from chalicelib.workflow.timeutil import to_epoch
 
     files: Counter[tuple[str, str]] = Counter()
     manifests: Counter[str] = Counter()

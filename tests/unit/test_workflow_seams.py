@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib import batching
+from chalicelib.timeutil import format_time, now_iso, to_epoch
 from chalicelib.workflow import breaker
-from chalicelib.workflow.timeutil import now_iso, to_epoch
 from ndjson_parquet.commands.status import sealing_of
 from ndjson_parquet.infra_template import apply_outputs_to_chalice_config
 
@@ -21,7 +21,7 @@ MOMENT = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=UTC)
 
 
 def test_to_epoch_reads_the_control_planes_timestamps() -> None:
-    stamp = batching.format_time(MOMENT)  # %Y-%m-%dT%H:%M:%S.%fZ: created_at, sealed_at, arrived_at
+    stamp = format_time(MOMENT)  # %Y-%m-%dT%H:%M:%S.%fZ: created_at, sealed_at, arrived_at
     assert stamp == "2024-02-29T23:59:58.123456Z"
     assert to_epoch(stamp) == MOMENT.timestamp()
     assert to_epoch(f"{stamp}#{'a' * 40}".split("#")[0]) == MOMENT.timestamp()  # gsi1sk's time part

@@ -17,6 +17,7 @@ from chalicelib.event_publisher import EventBridgePublisher
 from chalicelib.file_store import TrackedFile
 from chalicelib.manifest import Manifest
 from chalicelib.settings import Settings
+from chalicelib.timeutil import TIME_FORMAT
 from ndjson_parquet.local.pumps import StreamPump
 from tests.conftest import REGION
 from tests.functional.control_plane.conftest import ControlPlane
@@ -31,7 +32,7 @@ def _put_files(cp: ControlPlane, date: str, n: int, size: int = 100, start: int 
     for i in range(start, start + n):
         key = f"{date}/f{i:05d}.ndjson"
         fid = keys.file_id("in", key, "etag")
-        arrived = (at + timedelta(milliseconds=i)).strftime(batching.TIME_FORMAT)
+        arrived = (at + timedelta(milliseconds=i)).strftime(TIME_FORMAT)
         assert store.put_file(
             TrackedFile(fid, "in", key, size, "etag", None, arrived, date, keys.stable_shard(key, shards), "pending", 0)
         )
@@ -232,7 +233,7 @@ def test_resume_seal_finishes_a_crashed_seal_once(cp: ControlPlane) -> None:
     _put_files(cp, date, 5)
     deps = cp.deps()
     mid = keys.manifest_id_for(date, 0)
-    stamp = T0.strftime(batching.TIME_FORMAT)
+    stamp = T0.strftime(TIME_FORMAT)
     assert deps.store.begin_seal(mid, date, 0, "dead-owner", stamp)
     claimed = batching.claim_batch(date, mid, deps, stamp)
     assert len(claimed) == 5
@@ -258,7 +259,7 @@ def test_resume_seal_finishes_a_crashed_seal_once(cp: ControlPlane) -> None:
 def test_resume_seal_drops_an_empty_seal(cp: ControlPlane) -> None:
     deps = cp.deps()
     mid = keys.manifest_id_for("2024-06-16", 0)
-    assert deps.store.begin_seal(mid, "2024-06-16", 0, "dead", T0.strftime(batching.TIME_FORMAT))
+    assert deps.store.begin_seal(mid, "2024-06-16", 0, "dead", T0.strftime(TIME_FORMAT))
     outcome = batching.resume_seal(mid, deps, now=T0 + timedelta(days=1))
     assert outcome is not None and outcome.status == "empty"
     assert deps.store.get_manifest(mid) is None  # batch 0 can be sealed again
@@ -339,7 +340,7 @@ def test_two_versions_of_one_key_go_to_successive_manifests(cp: ControlPlane) ->
     shards = int(cp.env["SHARD_COUNT"])
     key = f"{date}/same.ndjson"
     for i, version in enumerate(("v1", "v2")):
-        arrived = (T0 + timedelta(milliseconds=i)).strftime(batching.TIME_FORMAT)
+        arrived = (T0 + timedelta(milliseconds=i)).strftime(TIME_FORMAT)
         fid, shard = keys.file_id("in", key, version), keys.stable_shard(key, shards)
         assert store.put_file(TrackedFile(fid, "in", key, 100, version, version, arrived, date, shard, "pending", 0))
     _put_files(cp, date, 2, start=0, at=T0 + timedelta(seconds=1))

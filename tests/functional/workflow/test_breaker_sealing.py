@@ -14,6 +14,7 @@ from chalicelib import batching, keys
 from chalicelib.dynamodb_store import DynamoDBFileStore
 from chalicelib.file_store import TrackedFile
 from chalicelib.settings import get_settings
+from chalicelib.timeutil import TIME_FORMAT
 from chalicelib.workflow import breaker
 from ndjson_parquet.cli import main
 from ndjson_parquet.local.pumps import StreamPump
@@ -39,7 +40,7 @@ class Arrivals:
     def put(self, count: int) -> batching.CountResult:
         for _ in range(count):
             key = f"in/{DATE}/f{self.n:03d}.ndjson"
-            arrived = (AT + timedelta(seconds=self.n)).strftime(batching.TIME_FORMAT)
+            arrived = (AT + timedelta(seconds=self.n)).strftime(TIME_FORMAT)
             shard = keys.stable_shard(key, 4)
             fid = keys.file_id("input", key, "e")
             assert self.store.put_file(

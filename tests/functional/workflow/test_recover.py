@@ -175,7 +175,7 @@ def test_sealing_manifest_is_skipped_inside_the_lease_then_resumed_and_converted
     from chalicelib import batching
     from chalicelib.dynamodb_store import DynamoDBFileStore
     from chalicelib.file_store import TrackedFile
-    from chalicelib.workflow.timeutil import now_iso
+    from chalicelib.timeutil import now_iso
 
     # GIVEN a sealer that won batch 0 of the date, claimed its 3 pending files and died
     store = DynamoDBFileStore(workflow.ddb, TABLE)

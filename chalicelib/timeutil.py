@@ -1,4 +1,5 @@
-"""Timestamps as stored in the table: ISO 8601 UTC strings (epoch numbers are read too)."""
+"""Timestamps as stored in the table: ISO 8601 UTC strings with microseconds, fixed width so
+string order is time order (epoch numbers are read too). The one place the format is defined."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(raw: str) -> datetime:
+    return datetime.strptime(raw, TIME_FORMAT).replace(tzinfo=UTC)
+
 
 def now_iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(datetime.fromtimestamp(now, UTC))
 
 
 def to_epoch(value: Any) -> float | None:
