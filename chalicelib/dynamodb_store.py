@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import keys
 from chalicelib.backoff import sleep_before_retry
 from chalicelib.file_store import DateTotals, FileRef, TrackedFile
+from chalicelib.paging import raw_pages
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
@@ -394,19 +395,13 @@ class DynamoDBFileStore:
 
     def _query_pages(self, status_key: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of the status index, oldest first, one page in memory at a time (docs/invariants.md #3)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.STATUS_INDEX,
-            "KeyConditionExpression": "gsi1pk = :k",
-            "ExpressionAttributeValues": {":k": {"S": status_key}},
-            "Limit": page_size,
-        }
-        while True:
-            response = self._ddb.query(**kwargs)
-            page = [from_item(i) for i in response.get("Items", [])]
-            if page:
-                yield page
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        for items in raw_pages(
+            self._ddb.get_paginator("query"),
+            page_size,
+            TableName=self._table,
+            IndexName=keys.STATUS_INDEX,
+            KeyConditionExpression="gsi1pk = :k",
+            ExpressionAttributeValues={":k": {"S": status_key}},
+        ):
+            if items:
+                yield [from_item(i) for i in items]

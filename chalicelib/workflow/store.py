@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import keys
 from chalicelib.backoff import sleep_before_retry
+from chalicelib.paging import raw_pages
 from chalicelib.workflow.errors import StaleRunError, TransientError
 
 _SER = TypeSerializer()
@@ -160,36 +161,27 @@ class WorkflowStore:
     # --- FILE ----------------------------------------------------------------------------
     def iter_claimed_file_pages(self, manifest_id: str, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
         """Pages of the FILE items a manifest claims (status key ``claimed#<manifest_id>``)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": keys.STATUS_INDEX,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": keys.claimed_status_key(manifest_id)}),
-            "Limit": page_size,
-        }
-        while True:
-            resp = self.client.query(**kwargs)
-            items = [from_item(i) for i in resp.get("Items", [])]
+        for items in raw_pages(
+            self.client.get_paginator("query"),
+            page_size,
+            TableName=self.table,
+            IndexName=keys.STATUS_INDEX,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": keys.claimed_status_key(manifest_id)}),
+        ):
             if items:
-                yield items
-            if "LastEvaluatedKey" not in resp:
-                return
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+                yield [from_item(i) for i in items]
 
     def scan_index_pages(
         self, page_size: int = 500, filter_prefix: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of the whole status index (operations: status, recover); bounded pages."""
-        kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": keys.STATUS_INDEX, "Limit": page_size}
+        request: dict[str, Any] = {"TableName": self.table, "IndexName": keys.STATUS_INDEX}
         if filter_prefix:
-            kwargs["FilterExpression"] = "begins_with(gsi1pk, :p)"
-            kwargs["ExpressionAttributeValues"] = to_item({":p": filter_prefix})
-        while True:
-            resp = self.client.scan(**kwargs)
-            yield [from_item(i) for i in resp.get("Items", [])]
-            if "LastEvaluatedKey" not in resp:
-                return
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+            request["FilterExpression"] = "begins_with(gsi1pk, :p)"
+            request["ExpressionAttributeValues"] = to_item({":p": filter_prefix})
+        for items in raw_pages(self.client.get_paginator("scan"), page_size, **request):
+            yield [from_item(i) for i in items]
 
     def move_claimed_files(
         self,
@@ -315,17 +307,13 @@ class WorkflowStore:
         }
 
     def _query_index(self, pk: str, page_size: int) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": keys.STATUS_INDEX,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": pk}),
-            "Limit": page_size,
-        }
-        while True:
-            resp = self.client.query(**kwargs)
-            for item in resp.get("Items", []):
+        for items in raw_pages(
+            self.client.get_paginator("query"),
+            page_size,
+            TableName=self.table,
+            IndexName=keys.STATUS_INDEX,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": pk}),
+        ):
+            for item in items:
                 yield from_item(item)
-            if "LastEvaluatedKey" not in resp:
-                return
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
