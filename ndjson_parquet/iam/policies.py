@@ -14,7 +14,6 @@ from ndjson_parquet.iam.callmap import ROLES, calls_of
 
 # Map role -> the template's AWS::IAM::Role logical id.
 TEMPLATE_ROLES = {"states": "StateMachineRole", "glue": "GlueRole", "events": "EventsRole"}
-GENERATED_ROLES = ("operator",)
 
 
 class _AccountResolver(it._Resolver):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
 
 import boto3
 import botocore.session
@@ -67,8 +66,3 @@ def acting_session() -> boto3.session.Session:
     core = botocore.session.Session()
     core.get_component("credential_provider").insert_before("env", _ActingProvider())
     return boto3.session.Session(botocore_session=core)
-
-
-def session_for(caller: Caller) -> Any:
-    """A plain boto3 session with ``caller``'s keys (for code that is not context-aware)."""
-    return boto3.session.Session(aws_access_key_id=caller.access_key, aws_secret_access_key=caller.secret_key)

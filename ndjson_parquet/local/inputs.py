@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-
-DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class InputError(RuntimeError):

@@ -549,7 +549,7 @@ class LocalPipeline:
         expected = len(self.uploaded)
         last_change = last_progress = time.monotonic()  # last_change also paces flush/recover
         last_line = ""
-        flushes = recovers = 0
+        recovers = 0
         failures: dict[str, int] = {}
 
         def attempt(what: str, role: str, step: Callable[[], Any]) -> Any:
@@ -602,7 +602,6 @@ class LocalPipeline:
                 # scheduled flush would after BATCH_MAX_WAIT_SECONDS.
                 later = datetime.now(UTC) + timedelta(seconds=int(os.environ["BATCH_MAX_WAIT_SECONDS"]) + 1)
                 attempt("flush_stale", "batching", lambda t=later: flush_stale(now=t))
-                flushes += 1
                 last_change = time.monotonic()
                 continue
             if idle > self.opts.recover_idle_seconds and recovers < self.opts.max_recovers:

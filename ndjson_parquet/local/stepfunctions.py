@@ -49,7 +49,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
-import requests
 
 from ndjson_parquet.infra_template import ASL_VARIABLES
 from ndjson_parquet.local.iam import Caller
@@ -84,13 +83,6 @@ def render_definition(substitutions: Mapping[str, str], path: Path = ASL_PATH) -
         raise DefinitionError(f"unsubstituted variables: {', '.join(leftover)}")
     json.loads(text)
     return text
-
-
-def enable_execution(endpoint_url: str) -> None:
-    resp = requests.post(
-        f"{endpoint_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=30
-    )
-    resp.raise_for_status()
 
 
 def deploy_state_machine(sfn: Any, name: str, definition: str, role_arn: str) -> str:
@@ -411,23 +403,3 @@ def _check_target_role(target: Mapping[str, Any], action: str, account_id: str) 
     ]
     if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
         raise PermissionError(f"User: {caller.name} is not authorized to perform: {action} on {target['Arn']}")
-
-
-def manifest_ready_event(manifest_id: str, replay_name: str | None = None, **detail: Any) -> dict[str, Any]:
-    """A ManifestReady event shaped as EventBridge delivers it to a target."""
-    from chalicelib.events import MANIFEST_READY, SOURCE
-
-    event: dict[str, Any] = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": MANIFEST_READY,
-        "source": SOURCE,
-        "account": DEFAULT_ACCOUNT,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {"manifest_id": manifest_id, **detail},
-    }
-    if replay_name:
-        event["replay-name"] = replay_name
-    return event
