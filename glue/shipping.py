@@ -3,6 +3,7 @@
 Workers do not see the driver's ``sys.path``. On Glue both packages arrive in the
 ``--extra-py-files`` zip; locally (tests, the local runtime, ``python glue/ndjson_to_parquet.py``)
 they are zipped from the source tree once per SparkContext and shipped with ``addPyFile``.
+``python -m glue.shipping <dest.zip>`` builds the same zip for the deploy (infra/deploy.sh).
 """
 
 from __future__ import annotations
@@ -38,3 +39,13 @@ def ship_modules(sc: Any) -> None:
     if path is not None:
         sc.addPyFile(str(path))
     _SHIPPED.add(key)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m glue.shipping <dest.zip>")
+    if build_zip(Path(sys.argv[1])) is None:
+        raise SystemExit("glue.shipping: glue/ and chalicelib/ are not source directories; run from the repository")
+    print(sys.argv[1])

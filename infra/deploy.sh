@@ -73,14 +73,7 @@ out() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print({o["Out
 if [[ "${DRY_RUN:-0}" == "1" ]]; then SCRIPTS="<ScriptsBucketName>"; else SCRIPTS="$(out ScriptsBucketName)"; fi
 # Entry point at the key the job runs; glue/ and chalicelib/ (manifest contract) as --extra-py-files.
 rm -f "$BUILD/glue.zip"
-"$PY" - "$BUILD/glue.zip" <<'PYZIP'
-import sys, zipfile
-from pathlib import Path
-with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as zf:
-    for pkg in ("glue", "chalicelib"):
-        for path in sorted(Path(pkg).rglob("*.py")):
-            zf.write(path, path.as_posix())
-PYZIP
+"$PY" -m glue.shipping "$BUILD/glue.zip"  # the same zip the local runtime ships to Spark
 run aws s3 cp "$ROOT/glue/ndjson_to_parquet.py" "s3://${SCRIPTS}/glue/ndjson_to_parquet.py"
 run aws s3 cp "$BUILD/glue.zip" "s3://${SCRIPTS}/glue/glue.zip"
 
