@@ -112,6 +112,8 @@ def compensate(
             s3,
             shard_count,
             now=now,
+            sns=sns,
+            alerts_topic_arn=alerts_topic_arn,
         )
         result["reason"] = f"finalize had begun: rolled forward ({done['converted_now']} files converted now)"
         result["rolled_forward"] = True

@@ -73,10 +73,22 @@ class Expected:
     bad: frozenset[int]
     blank: int
     lines: int
+    set_aside: bool = False  # the whole file becomes one quarantine record (glue/isolation.py)
 
 
-def expected_outcome(path: Path) -> Expected:
-    parsed = parse_lines(decompress(path.read_bytes(), path.name))
+SET_ASIDE = Expected(frozenset(), frozenset({1}), 0, 1, set_aside=True)  # one unit, one quarantine record at line 1
+
+
+def expected_outcome(path: Path, poison: bool = False) -> Expected:
+    """What a strict reading of the input says each line becomes; a file that cannot be read
+    (a corrupt .gz) or is poison (its conversion fails on purpose) is set aside whole."""
+    if poison:
+        return SET_ASIDE
+    try:
+        data = decompress(path.read_bytes(), path.name)
+    except ValueError:
+        return SET_ASIDE
+    parsed = parse_lines(data)
     return Expected(
         frozenset(parsed.valid_line_numbers),
         frozenset(q.line_number for q in parsed.quarantined),
@@ -92,16 +104,36 @@ def _queue_depth(sqs: Any, url: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
-def check_invariants(run: LocalPipeline, plan: FaultPlan | None = None, poison_messages: int = 0) -> list[str]:
-    """Every violated invariant, as a sentence; empty when the run kept every promise."""
+def check_invariants(
+    run: LocalPipeline,
+    plan: FaultPlan | None = None,
+    poison_messages: int = 0,
+    poison_files: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Every violated invariant, as a sentence; empty when the run kept every promise.
+
+    ``poison_files``: uris whose conversion fails deterministically on purpose; they, and only
+    they (with corrupt .gz inputs), must end ``quarantined`` with one record each, their
+    neighbours converted."""
     violations = [f"run: {p}" for p in run.report.problems]
     outputs = run.outputs
 
-    # No file pending or claimed, no manifest left open.
+    # No file pending or claimed, no manifest left open; quarantined only what must be set aside.
     state = read_state(boto3.client("dynamodb"), outputs["TableName"])
     for status, n in state.files_by_status.items():
-        if status not in (keys.CONVERTED, keys.SKIPPED):
+        if status not in (keys.CONVERTED, keys.SKIPPED, keys.QUARANTINED):
             violations.append(f"{n} file(s) ended {status}")
+    for item in state.file_items:
+        uri = f"s3://{item['bucket']}/{item['key']}"
+        source = run.uploaded.get(uri)
+        must = source is not None and expected_outcome(source.path, uri in poison_files).set_aside
+        if (item.get("status") == keys.QUARANTINED) != must:
+            violations.append(
+                f"{uri} ended {item.get('status')}"
+                + (" but must be set aside" if must else " but it is not poison: a neighbour paid for another file")
+            )
+        elif must and not str(item.get("quarantine_reason") or ""):
+            violations.append(f"{uri} is quarantined without a reason")
     for status, n in state.manifests_by_status.items():
         if status not in (keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED):
             violations.append(f"{n} manifest(s) ended {status}")
@@ -130,7 +162,7 @@ def check_invariants(run: LocalPipeline, plan: FaultPlan | None = None, poison_m
                     violations.append(f"quarantine record without a reason: {rec.get('source_file')}")
                 quarantined[(rec["source_file"], int(rec["line_number"]))] += 1
     for uri, source in sorted(run.uploaded.items()):
-        want = expected_outcome(source.path)
+        want = expected_outcome(source.path, uri in poison_files)
         got_rows = {ln for (u, ln) in rows if u == uri}
         got_bad = {ln for (u, ln) in quarantined if u == uri}
         if got_rows != want.valid:
