@@ -74,14 +74,20 @@ def conversion_error(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class InjectedFault:
     """Test hook: converting a file whose bytes contain ``marker`` raises. ``deterministic`` raises
-    a RuntimeError (set aside), ``transient`` an S3 ``SlowDown`` ClientError (fails the run)."""
+    a RuntimeError (set aside), ``transient`` an S3 ``SlowDown`` ClientError (fails the run),
+    ``kill`` ends the Spark worker process abruptly (as the OOM killer would: the whole run fails;
+    only ever inside a Spark worker, never in a test's own process)."""
 
     marker: bytes
-    kind: Literal["deterministic", "transient"] = "deterministic"
+    kind: Literal["deterministic", "transient", "kill"] = "deterministic"
 
     def check(self, uri: str, raw: bytes) -> None:
         if self.marker not in raw:
             return
+        if self.kind == "kill":
+            import os
+
+            os._exit(137)
         if self.kind == "transient":
             from botocore.exceptions import ClientError
 
