@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.observability import handler_scope
 from chalicelib.settings import Settings, get_settings
 from chalicelib.workflow.breaker import BreakerConfig
 from chalicelib.workflow.claim_run import claim_run
@@ -34,15 +33,14 @@ def claim_run_task(payload: dict[str, Any]) -> dict[str, Any]:
 @transient_aws_errors
 def finalize_task(payload: dict[str, Any]) -> dict[str, Any]:
     s = get_settings()
-    with handler_scope("finalize"):  # publishes FilesSetAside (EMF in the function's log)
-        return finalize(
-            payload,
-            store(s),
-            aws.client("s3"),
-            s.shard_count,
-            sns=aws.client("sns"),
-            alerts_topic_arn=s.alerts_topic_arn,
-        )
+    return finalize(
+        payload,
+        store(s),
+        aws.client("s3"),
+        s.shard_count,
+        sns=aws.client("sns"),
+        alerts_topic_arn=s.alerts_topic_arn,
+    )
 
 
 @transient_aws_errors
