@@ -69,7 +69,8 @@ def claim_run(event: dict, context: object) -> dict:
 
 @app.lambda_function(name="finalize")
 def finalize(event: dict, context: object) -> dict:
-    return workflow_tasks.finalize_task(event)
+    with handler_scope("finalize"):  # publishes FilesSetAside (EMF in the function's log)
+        return workflow_tasks.finalize_task(event)
 
 
 @app.lambda_function(name="compensate")

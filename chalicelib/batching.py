@@ -355,16 +355,24 @@ def claim_batch(date_prefix: str, manifest_id: str, deps: Deps, stamp: str) -> l
     claimed: list[FileRef] = []
     uris: set[str] = set()
     total = 0
-    while heap and len(claimed) < s.batch_max_files:
+    cap = s.batch_max_files  # narrowed by the batch_limit of any file claimed (see FileRef)
+    while heap and len(claimed) < cap:
         _, index, candidate = heapq.heappop(heap)
         if claimed and total + candidate.size > s.batch_max_bytes:
             break  # byte budget reached; a single oversized file still makes a batch of one
-        got = None if candidate.uri in uris else deps.store.claim_file(candidate.file_id, manifest_id, stamp)
+        # A file narrowed after a whole-run failure joins only a batch of at most batch_limit
+        # files; when this one is already fuller it stays pending for the next seal (oldest
+        # first, so it leads that batch). The first file of a batch always fits.
+        narrowed_out = candidate.batch_limit is not None and len(claimed) + 1 > candidate.batch_limit
+        skip = candidate.uri in uris or narrowed_out
+        got = None if skip else deps.store.claim_file(candidate.file_id, manifest_id, stamp)
         if got is not None:
             claimed.append(got)
             uris.add(got.uri)
             total += got.size
-        if len(claimed) >= s.batch_max_files:
+            if got.batch_limit is not None:
+                cap = min(cap, got.batch_limit)
+        if len(claimed) >= cap:
             break  # do not fetch a page we will not use
         following = next(streams[index], None)
         if following is not None:

@@ -60,6 +60,7 @@ def _file_ref(data: Mapping[str, Any]) -> FileRef:
         version_id=data.get("version_id"),
         arrived_at=str(data.get("arrived_at", "")),
         sort_key=str(data.get("gsi1sk", "")),
+        batch_limit=int(data["batch_limit"]) if data.get("batch_limit") else None,
     )
 
 

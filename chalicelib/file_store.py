@@ -45,6 +45,9 @@ class FileRef:
     version_id: str | None
     arrived_at: str
     sort_key: str = ""  # gsi1sk: arrival order across shards
+    # Narrowing (chalicelib/workflow/compensate.py): after its manifest failed as a whole, the file
+    # is sealed again only into a manifest of at most this many files (None: no limit).
+    batch_limit: int | None = None
 
     @property
     def uri(self) -> str:

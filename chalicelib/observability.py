@@ -36,6 +36,7 @@ SEALS_INCOMPLETE = "SealsIncomplete"
 EMIT_FAILURES = "ManifestReadyEmitFailures"
 SEALS_PAUSED = "SealsPaused"  # a batch was ready but the circuit breaker is open
 FILES_OUTSIDE_PREFIX = "FilesOutsidePrefix"
+FILES_SET_ASIDE = "FilesSetAside"  # finalize: files the job set aside whole (conversion_error, invalid_gzip)
 # Gauges flush_stale publishes every run, so their alarms always have data (and can return to OK).
 OLDEST_PENDING_FILE_AGE = "OldestPendingFileAge"  # seconds; max over open dates, 0 when nothing is pending
 CIRCUIT_BREAKER_OPEN = "CircuitBreakerOpen"  # 1 while open or half-open (a probe is out), else 0
@@ -57,6 +58,7 @@ METRIC_NAMES = frozenset(
         EMIT_FAILURES,
         SEALS_PAUSED,
         FILES_OUTSIDE_PREFIX,
+        FILES_SET_ASIDE,
         OLDEST_PENDING_FILE_AGE,
         CIRCUIT_BREAKER_OPEN,
     }

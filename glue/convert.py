@@ -20,6 +20,7 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from glue import isolation
 from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine
 from glue.rescue import MANIFEST_ID, MAX_COLUMN_DEPTH, PROVENANCE, RESCUED, RESERVED, SOURCE_FILE, SOURCE_LINE, fit_row
 from glue.schema import (
@@ -56,6 +57,7 @@ class TaskSpec:
     compression: str
     schema: pa.Schema | None  # explicit schema (data fields only); None: infer
     s3: S3Config
+    inject: isolation.InjectedFault | None = None  # tests only (glue/isolation.py INJECT)
 
 
 @dataclass
@@ -66,6 +68,9 @@ class FileCounts:
     quarantined: int = 0
     blank: int = 0
     bytes: int = 0
+    # Why the file was set aside whole (glue/isolation.py), else None. A file set aside counts as
+    # one unit: lines = 1, rows = 0, quarantined = 1 (its one quarantine record), blank = 0.
+    set_aside: str | None = None
 
     def reconciles(self) -> bool:
         return self.lines == self.rows + self.quarantined + self.blank
@@ -182,11 +187,7 @@ def convert_bytes(
     try:
         data = decompress(raw, uri)
     except ValueError as exc:
-        counts = FileCounts(uri=uri, lines=1, blank=0, bytes=len(raw))
-        counts.quarantined = 1
-        record = quarantine(1, f"invalid_gzip: {exc}; the whole object is set aside", b"")
-        empty = with_provenance(schema or pa.schema([])).empty_table()
-        return empty, [record], counts
+        return set_aside(uri, len(raw), f"invalid_gzip: {exc}; the whole object is set aside", schema)
     parsed = parse_lines(data)
     counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank, bytes=len(raw))
     lines, numbers = parsed.valid, parsed.valid_line_numbers
@@ -211,6 +212,16 @@ def convert_bytes(
     counts.rows = n
     counts.quarantined = len(bad)
     return table, bad, counts
+
+
+def set_aside(
+    uri: str, size: int, reason: str, schema: pa.Schema | None
+) -> tuple[pa.Table, list[QuarantinedLine], FileCounts]:
+    """A file set aside whole: no rows, ONE quarantine record (line 1, empty raw) with ``reason``,
+    counted as one unit (lines = quarantined = 1) so the file still reconciles."""
+    counts = FileCounts(uri=uri, lines=1, rows=0, quarantined=1, blank=0, bytes=size, set_aside=reason)
+    empty = with_provenance(schema or pa.schema([])).empty_table()
+    return empty, [quarantine(1, reason, b"")], counts
 
 
 def data_fields(schema: pa.Schema) -> pa.Schema:
@@ -260,37 +271,82 @@ def quarantine_jsonl(records: list[tuple[str, QuarantinedLine]], manifest_id: st
     return out.getvalue().encode("utf-8")
 
 
+def _encode(
+    tables: list[pa.Table], file_schemas: list[pa.Schema], schema: pa.Schema | None, compression: str
+) -> tuple[pa.Schema, int, bytes | None, str]:
+    """The task's files as one part: (target schema, rows, bytes or None when empty, extension).
+    Pure computation, no I/O: an exception here is deterministic or a resource limit."""
+    if schema is not None:
+        target = with_provenance(schema)
+    else:
+        target = with_provenance(sorted_schema(unify_schemas(file_schemas)))
+    table = pa.concat_tables([conform_table(t, target) for t in tables]) if tables else target.empty_table()
+    if not table.num_rows:
+        return target, 0, None, ""
+    if storable_schema(target) == target:
+        return target, table.num_rows, parquet_bytes(table, compression), "parquet"
+    # null / empty-struct types: Parquet cannot hold them until the manifest's schema is known
+    return target, table.num_rows, ipc_bytes(table), "arrow"
+
+
 def run_task(spec: TaskSpec) -> TaskResult:
-    """Convert a group of files into at most one data part and one quarantine part (staged)."""
+    """Convert a group of files into at most one data part and one quarantine part (staged).
+
+    Each file is converted inside the isolation guard (glue/isolation.py): a deterministic
+    failure sets that file aside whole, a transient one fails the task. If joining the files into
+    one part fails deterministically, each file is tried alone and the ones that fail alone are
+    set aside too, so one file cannot sink the part of its task neighbours."""
     started = time.perf_counter()
     storage = Storage(spec.s3)
     result = TaskResult(index=spec.index)
     tables: list[pa.Table] = []
-    bad: list[tuple[str, QuarantinedLine]] = []
+    bad: dict[str, list[QuarantinedLine]] = {}
     for uri, version in zip(spec.files, spec.versions, strict=True):
-        raw = storage.read_bytes(uri, version)
-        table, quarantined, counts = convert_bytes(uri, raw, spec.schema, spec.manifest_id)
+        size = 0
+        try:
+            raw = storage.read_bytes(uri, version)
+            size = len(raw)
+            if spec.inject is not None:
+                spec.inject.check(uri, raw)
+            table, quarantined, counts = convert_bytes(uri, raw, spec.schema, spec.manifest_id)
+        except Exception as exc:  # judged right here: transient re-raised, else set aside
+            if isolation.is_transient(exc):
+                raise
+            # A deterministic failure is this file's alone: set it aside, the others go on.
+            table, quarantined, counts = set_aside(uri, size, isolation.conversion_error(exc), spec.schema)
         tables.append(table)
-        bad.extend((uri, q) for q in quarantined)
+        bad[uri] = list(quarantined)
         result.files.append(counts)
         result.file_schemas.append(data_fields(table.schema))
-    if spec.schema is not None:
-        target = with_provenance(spec.schema)
-    else:
-        target = with_provenance(sorted_schema(unify_schemas(result.file_schemas)))
-    table = pa.concat_tables([conform_table(t, target) for t in tables]) if tables else target.empty_table()
+    try:
+        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression)
+    except Exception as exc:  # deterministic: find the file(s) that fail alone
+        if isolation.is_transient(exc):
+            raise
+        for i, counts in enumerate(result.files):
+            if not counts.rows:
+                continue
+            try:
+                _encode([tables[i]], [result.file_schemas[i]], spec.schema, spec.compression)
+            except Exception as alone:
+                if isolation.is_transient(alone):
+                    raise
+                tables[i], quarantined, result.files[i] = set_aside(
+                    counts.uri, counts.bytes, isolation.conversion_error(alone), spec.schema
+                )
+                bad[counts.uri] = list(quarantined)
+                result.file_schemas[i] = data_fields(tables[i].schema)
+        # Still failing: the files only fail together; the run fails (and is retried narrower).
+        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression)
     result.schema = data_fields(target)
-    result.rows = table.num_rows
-    if table.num_rows:
-        if storable_schema(target) == target:
-            result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.parquet")
-            storage.write_bytes(result.data_file, parquet_bytes(table, spec.compression))
-        else:  # null / empty-struct types: Parquet cannot hold them until the manifest's schema is known
-            result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.arrow")
-            storage.write_bytes(result.data_file, ipc_bytes(table))
-    if bad:
+    result.rows = rows
+    if payload is not None:
+        result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.{ext}")
+        storage.write_bytes(result.data_file, payload)
+    records = [(uri, q) for uri in spec.files for q in bad[uri]]
+    if records:
         result.quarantine_file = join(spec.quarantine_dir, f"part-{spec.index:05d}.jsonl")
-        storage.write_bytes(result.quarantine_file, quarantine_jsonl(bad, spec.manifest_id))
+        storage.write_bytes(result.quarantine_file, quarantine_jsonl(records, spec.manifest_id))
     result.seconds = time.perf_counter() - started
     return result
 

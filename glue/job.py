@@ -5,8 +5,10 @@ runtime both call it; the local runtime in a warm SparkSession, without a subpro
 
 Guarantees, in order: arguments are checked before Spark does anything; every object of the
 manifest is checked to exist before any output is written (a missing one fails the run, named);
-all parts are written to a staging folder; the run fails if any file's
-``lines != rows + quarantined + blank``; only then ``dt=<date>/manifest=<id>/`` of the output
+all parts are written to a staging folder; a file whose conversion fails deterministically is set
+aside whole (glue/isolation.py: one quarantine record, ``set_aside`` in its summary entry) while a
+transient error fails the run; the run fails if any file's ``lines != rows + quarantined + blank``;
+only then ``dt=<date>/manifest=<id>/`` of the output
 and of the quarantine are replaced by the staged ones (a rerun replaces, never adds) and the run
 summary ``<OUTPUT_PATH>/_runs/<manifest_id>.json`` is written last.
 """
@@ -25,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from chalicelib.manifest import Manifest
+from glue import isolation
 from glue.convert import (
     COMPRESSIONS,
     ConformSpec,
@@ -97,6 +100,8 @@ class RunSummary:
     input_bytes: int
     output_bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+    # Files set aside whole (each file entry's ``set_aside`` holds its reason; glue/isolation.py).
+    files_set_aside: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,7 +161,8 @@ def _reconcile(manifest: Manifest, results: list[TaskResult]) -> list[dict[str, 
             f"{c.uri}: lines={c.lines} rows={c.rows} quarantined={c.quarantined} blank={c.blank}" for c in broken[:5]
         )
         raise ReconciliationError(f"lines != rows + quarantined + blank for {len(broken)} file(s): {detail}")
-    return [asdict(by_uri[u]) for u in expected]
+    # ``set_aside`` only on the files set aside (its reason): the other entries keep their shape.
+    return [{k: v for k, v in asdict(by_uri[u]).items() if k != "set_aside" or v} for u in expected]
 
 
 def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary:
@@ -186,8 +192,9 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
     target_bytes = int(args.target_file_mb * 1024 * 1024 / EXPECTED_PARQUET_RATIO)
     groups = plan_tasks(sizes, target_bytes, sc.defaultParallelism)
     versions = {f.uri: f.version_id for f in manifest.files}
+    inject = isolation.INJECT  # None outside tests
     specs = [
-        TaskSpec(i, tuple(g), tuple(versions[u] for u in g), mid, data_stage, q_stage, compression, schema, s3)
+        TaskSpec(i, tuple(g), tuple(versions[u] for u in g), mid, data_stage, q_stage, compression, schema, s3, inject)
         for i, g in enumerate(groups)
     ]
     committed = False
@@ -229,6 +236,9 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
 
     out_bytes = sum(storage.size(u) or 0 for u in storage.list(data_final))
     totals = {k: sum(f[k] for f in files) for k in ("lines", "rows", "quarantined", "blank", "bytes")}
+    set_aside = [f for f in files if f.get("set_aside")]
+    if set_aside:
+        log.warning("manifest %s: %d file(s) set aside whole", mid, len(set_aside))
     timings["total_s"] = time.perf_counter() - started
     summary = RunSummary(
         manifest_id=mid,
@@ -245,6 +255,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
         input_bytes=sum(s for _, s in sizes),
         output_bytes=out_bytes,
         timings={k: round(v, 3) for k, v in timings.items()},
+        files_set_aside=len(set_aside),
     )
     storage.write_bytes(
         join(args.output_path, "_runs", f"{mid}.json"),

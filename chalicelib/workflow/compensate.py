@@ -2,9 +2,11 @@
 
 Order matters: (1) the run's partial output is deleted (``manifest=<id>`` partition, its
 quarantine and run summary), so files that go back to pending can never leave a second copy;
-(2) files still ``claimed#<id>`` go back to ``pending`` with ``attempts + 1``, or to
-``quarantined`` at MAX_ATTEMPTS, in transactions that check this execution still owns the
-manifest; (3) the manifest becomes ``failed`` with the error; (4) the circuit breaker counts it.
+(2) files still ``claimed#<id>`` go back to ``pending``: from a manifest of several files
+narrowed (``batch_limit`` = half of it, no attempt counted: see ``plan_file``), from a manifest
+of one file with ``attempts + 1``, or to ``quarantined`` at MAX_ATTEMPTS, in transactions that
+check this execution still owns the manifest; (3) the manifest becomes ``failed`` with the
+error; (4) the circuit breaker counts it.
 A crash anywhere re-runs cleanly: deletes are idempotent and a moved file is not claimed anymore.
 
 A failed *replay* of a manifest that succeeded before is different: its files are converted and
@@ -14,6 +16,7 @@ stay so (their rows exist); only the manifest is marked failed, so a later repla
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -34,10 +37,46 @@ def error_name(error: Any) -> tuple[str, str]:
     return str(error or "Unknown"), ""
 
 
-def plan_file(item: dict[str, Any], manifest_id: str, max_attempts: int, shard_count: int, stamp: str) -> FileUpdate:
-    """Where one claimed file goes after its manifest failed (pure)."""
-    tries = attempts(item) + 1
+def narrowed_limit(item: dict[str, Any], manifest_files: int) -> int:
+    """The batch size a file of a failed ``manifest_files``-file manifest may be sealed into next:
+    half of it (rounded up), never wider than an earlier narrowing allowed."""
+    half = max(1, math.ceil(manifest_files / 2))
+    earlier = int(item.get("batch_limit") or 0)
+    return min(half, earlier) if earlier else half
+
+
+def plan_file(
+    item: dict[str, Any],
+    manifest_id: str,
+    max_attempts: int,
+    shard_count: int,
+    stamp: str,
+    manifest_files: int = 1,
+) -> FileUpdate:
+    """Where one claimed file goes after its manifest failed as a whole (pure).
+
+    Narrowing: a failure of a manifest of several files says nothing about which file caused it
+    (a worker killed, out of memory, a timeout), so no file pays an attempt for it: each goes
+    back to pending with ``batch_limit`` = half the manifest, and the next seals put it in a
+    manifest at most that wide. A poison file ends up alone after log2(n) failures; only a
+    failure of a manifest of ONE file counts an attempt toward MAX_ATTEMPTS (then quarantined),
+    so healthy neighbours never are. Files of a manifest whose Finalize had begun are never
+    here: that run is rolled forward (compensate), so narrowing never converts a file twice."""
     date = file_date(item, manifest_id)
+    if manifest_files > 1:
+        return FileUpdate(
+            pk=str(item["pk"]),
+            status=keys.PENDING,
+            status_key=keys.pending_status_key(date, file_shard(item, shard_count)),
+            set_attrs={
+                "failed_manifest_id": manifest_id,
+                "requeued_at": stamp,
+                "batch_limit": narrowed_limit(item, manifest_files),
+            },
+            reopen_date=date,
+            unseal_bytes=int(item.get("size") or 0),
+        )
+    tries = attempts(item) + 1
     if tries >= max_attempts:
         return FileUpdate(
             pk=str(item["pk"]),
@@ -50,7 +89,7 @@ def plan_file(item: dict[str, Any], manifest_id: str, max_attempts: int, shard_c
         pk=str(item["pk"]),
         status=keys.PENDING,
         status_key=keys.pending_status_key(date, file_shard(item, shard_count)),
-        set_attrs={"failed_manifest_id": manifest_id, "requeued_at": stamp},
+        set_attrs={"failed_manifest_id": manifest_id, "requeued_at": stamp, "batch_limit": 1},
         add_attempts=1,
         # Back to pending: the date reopens (flush_stale must see it again, even a closed past
         # date) and the file leaves the sealed totals its manifest added it to, so the re-seal
@@ -112,6 +151,8 @@ def compensate(
             s3,
             shard_count,
             now=now,
+            sns=sns,
+            alerts_topic_arn=alerts_topic_arn,
         )
         result["reason"] = f"finalize had begun: rolled forward ({done['converted_now']} files converted now)"
         result["rolled_forward"] = True
@@ -130,11 +171,11 @@ def compensate(
             removed += paths.delete_tree(paths.run_summary_path(output_path, manifest_id), s3)
         result["output_objects_removed"] = removed
 
-    updates = [
-        plan_file(f, manifest_id, max_attempts, shard_count, stamp)
-        for page in store.iter_claimed_file_pages(manifest_id)
-        for f in page
-    ]
+    claimed = [f for page in store.iter_claimed_file_pages(manifest_id) for f in page]
+    # The manifest's own file count (stable across a retried Compensate that already moved a
+    # chunk of its files), else what is still claimed.
+    manifest_files = int(item.get("file_count") or 0) or len(claimed)
+    updates = [plan_file(f, manifest_id, max_attempts, shard_count, stamp, manifest_files) for f in claimed]
     try:
         store.move_claimed_files(manifest_id, updates, owner_execution_arn=execution_arn)
         store.end_run(
@@ -147,6 +188,7 @@ def compensate(
         result["reason"] = "ownership lost while compensating"
         return result
     result["requeued"] = sum(1 for u in updates if u.status == keys.PENDING)
+    result["narrowed_to"] = narrowed_limit({}, manifest_files) if manifest_files > 1 else 0
     result["quarantined"] = sum(1 for u in updates if u.status == keys.QUARANTINED)
     result["compensated"] = True
 

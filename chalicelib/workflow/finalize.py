@@ -1,6 +1,11 @@
 """Finalize: the run summary adds up, files become ``converted`` with their counts, the manifest
 ``succeeded`` with its totals. Retried by the state machine; every write is conditional on this
-execution still owning the manifest, so a retry never converts a file twice."""
+execution still owning the manifest, so a retry never converts a file twice.
+
+A file the job set aside whole (its summary entry has ``set_aside``, glue/isolation.py) becomes
+``quarantined`` with ``quarantine_reason`` instead, in the same conditional moves, and is reported
+once: the ``FilesSetAside`` metric and a ``files_set_aside`` alert (ids, error type names, counts;
+never the message, which may quote data). The rest of the manifest is converted as usual."""
 
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ from typing import Any
 
 from chalicelib import keys
 from chalicelib.manifest import Manifest
+from chalicelib.observability import FILES_SET_ASIDE, count
 from chalicelib.timeutil import now_iso
-from chalicelib.workflow import breaker, paths
+from chalicelib.workflow import alerts, breaker, paths
 from chalicelib.workflow.errors import ReconciliationError
 from chalicelib.workflow.files import file_date, file_shard, file_uri
 from chalicelib.workflow.store import FileUpdate, WorkflowStore
-from chalicelib.workflow.summary import reconcile, totals
+from chalicelib.workflow.summary import reconcile, set_aside, totals
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,8 @@ def finalize(
     s3: Any,
     shard_count: int,
     now: float | None = None,
+    sns: Any = None,
+    alerts_topic_arn: str = "",
 ) -> dict[str, Any]:
     manifest_id = str(payload["manifest_id"])
     execution_arn = str(payload["execution_arn"])
@@ -41,6 +49,7 @@ def finalize(
         raise ReconciliationError(f"run summary for {manifest_id} is missing under {output_path}")
     per_file = reconcile(summary, [f.uri for f in manifest.files])
     total = totals(per_file)
+    aside = set_aside(per_file)
 
     updates: list[FileUpdate] = []
     for page in store.iter_claimed_file_pages(manifest_id):
@@ -49,6 +58,23 @@ def finalize(
             if uri not in per_file:
                 raise ReconciliationError(f"file {uri} is claimed by {manifest_id} but not in its manifest")
             date = file_date(item, manifest_id)
+            if uri in aside:
+                # Set aside whole by the job: quarantined with its reason, never retried (the error
+                # was deterministic; a transient one fails the run instead). Same conditional move.
+                updates.append(
+                    FileUpdate(
+                        pk=str(item["pk"]),
+                        status=keys.QUARANTINED,
+                        status_key=keys.quarantined_status_key(date),
+                        set_attrs={
+                            **per_file[uri].as_dict(),
+                            "quarantine_reason": alerts.short(aside[uri]),
+                            "quarantined_at": stamp,
+                            "manifest_id": manifest_id,
+                        },
+                    )
+                )
+                continue
             updates.append(
                 FileUpdate(
                     pk=str(item["pk"]),
@@ -62,6 +88,25 @@ def finalize(
     # files. Found by the fault campaign (tests/chaos, crash point inside_finalize).
     store.mark_finalizing(manifest_id, execution_arn, stamp)
     moved = store.move_claimed_files(manifest_id, updates, owner_execution_arn=execution_arn)
+    if aside:
+        # Reported once the files moved and before the manifest ends: a retry of this step (or
+        # Compensate's roll-forward) repeats it rather than losing it (at-least-once, like every
+        # alert here; the alert names the manifest, so a duplicate is recognisable).
+        count(FILES_SET_ASIDE, len(aside))
+        alerts.publish_alert(
+            sns,
+            alerts_topic_arn,
+            "files_set_aside",
+            f"ndjson-parquet: {len(aside)} file(s) of {manifest_id} set aside",
+            {
+                "manifest_id": manifest_id,
+                "files_set_aside": len(aside),
+                "file_ids": sorted(str(u.pk).split("#", 1)[-1] for u in updates if u.status == keys.QUARANTINED)[:20],
+                "errors": sorted({_error_type(r) for r in aside.values()}),
+                "file_count": len(per_file),
+            },
+        )
+        log.warning("files set aside", extra={"manifest_id": manifest_id, "files_set_aside": len(aside)})
     store.end_run(
         manifest_id,
         execution_arn,
@@ -72,8 +117,22 @@ def finalize(
             "succeeded_once": True,
             "job_run_id": str(payload.get("job_run_id") or ""),
             "error": "",
+            "files_set_aside": len(aside),
         },
     )
     breaker.record_success(store.client, store.table, time.time() if now is None else now)
     log.info("finalize", extra={"manifest_id": manifest_id, "converted_now": moved, **total})
-    return {"manifest_id": manifest_id, "files": len(per_file), "converted_now": moved, "totals": total}
+    return {
+        "manifest_id": manifest_id,
+        "files": len(per_file),
+        "converted_now": moved,
+        "totals": total,
+        "files_set_aside": len(aside),
+    }
+
+
+def _error_type(reason: str) -> str:
+    """``conversion_error: ValueError: msg`` -> ``conversion_error: ValueError`` (no message: it
+    may quote the data); ``invalid_gzip: ...`` -> ``invalid_gzip``."""
+    parts = [p.strip() for p in reason.split(":", 2)]
+    return ": ".join(parts[:2]) if parts[0] == "conversion_error" and len(parts) > 1 else parts[0]

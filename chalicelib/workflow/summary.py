@@ -1,5 +1,8 @@
 """The Glue run summary, checked: invariant 4 (``lines = rows + quarantined + blank`` per file)
-and "every file of the manifest, and only those, was converted". Pure functions."""
+and "every file of the manifest, and only those, was converted". Pure functions.
+
+A file the job set aside whole (glue/isolation.py) has ``set_aside`` = its reason and counts as one
+unit: ``lines = 1, rows = 0, quarantined = 1, blank = 0`` (its one quarantine record)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ class FileCounts:
     rows: int
     quarantined: int
     blank: int
+    set_aside: str = ""  # the reason when the job set the file aside whole, else ""
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in COUNTS}
@@ -42,6 +46,11 @@ def reconcile(summary: Any, expected_uris: list[str]) -> dict[str, FileCounts]:
             fc = FileCounts(str(raw["uri"]), *(int(raw[k]) for k in COUNTS))
         except (KeyError, TypeError, ValueError) as exc:
             raise ReconciliationError(f"run summary file entry is incomplete: {exc}") from None
+        reason = raw.get("set_aside")
+        if reason:
+            fc = FileCounts(fc.uri, fc.lines, fc.rows, fc.quarantined, fc.blank, set_aside=str(reason))
+            if fc.rows != 0 or fc.quarantined < 1:
+                raise ReconciliationError(f"{fc.uri} is set aside but has {fc.rows} rows, {fc.quarantined} quarantined")
         if min(fc.lines, fc.rows, fc.quarantined, fc.blank) < 0:
             raise ReconciliationError(f"negative count for {fc.uri}")
         if fc.lines != fc.rows + fc.quarantined + fc.blank:
@@ -64,3 +73,8 @@ def totals(per_file: dict[str, FileCounts]) -> dict[str, int]:
     out = {k: sum(getattr(fc, k) for fc in per_file.values()) for k in COUNTS}
     out["files"] = len(per_file)
     return out
+
+
+def set_aside(per_file: dict[str, FileCounts]) -> dict[str, str]:
+    """uri -> reason of the files the job set aside whole."""
+    return {uri: fc.set_aside for uri, fc in per_file.items() if fc.set_aside}

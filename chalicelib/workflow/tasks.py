@@ -33,7 +33,14 @@ def claim_run_task(payload: dict[str, Any]) -> dict[str, Any]:
 @transient_aws_errors
 def finalize_task(payload: dict[str, Any]) -> dict[str, Any]:
     s = get_settings()
-    return finalize(payload, store(s), aws.client("s3"), s.shard_count)
+    return finalize(
+        payload,
+        store(s),
+        aws.client("s3"),
+        s.shard_count,
+        sns=aws.client("sns"),
+        alerts_topic_arn=s.alerts_topic_arn,
+    )
 
 
 @transient_aws_errors

@@ -126,6 +126,7 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(WF_STORE, "dynamodb", "TransactWriteItems", "table", "owner check", action="dynamodb:ConditionCheckItem"),
         code(BREAKER, "dynamodb", "GetItem", "table", "record_success on the seal breaker"),
         code(BREAKER, "dynamodb", "PutItem", "table", "record_success on the seal breaker"),
+        code("chalicelib/workflow/alerts.py", "sns", "Publish", "topic", "alert: files set aside by the job"),
     ),
     "compensate": (
         code(WF_STORE, "dynamodb", "GetItem", "table", "get_manifest"),

@@ -11,6 +11,7 @@ from pathlib import Path
 class RunReport:
     files: int = 0
     files_skipped: int = 0
+    files_set_aside: int = 0  # files the job set aside whole (one quarantine record each)
     bytes: int = 0
     lines: int = 0
     rows: int = 0
@@ -45,7 +46,12 @@ class RunReport:
 
     def render_table(self) -> str:
         rows = [
-            ("files", f"{self.files:,}" + (f" (+{self.files_skipped} skipped)" if self.files_skipped else "")),
+            (
+                "files",
+                f"{self.files:,}"
+                + (f" (+{self.files_skipped} skipped)" if self.files_skipped else "")
+                + (f" ({self.files_set_aside} set aside)" if self.files_set_aside else ""),
+            ),
             ("bytes", f"{self.bytes:,}"),
             ("lines", f"{self.lines:,}"),
             ("rows", f"{self.rows:,}"),

@@ -73,10 +73,29 @@ class Expected:
     bad: frozenset[int]
     blank: int
     lines: int
+    set_aside: bool = False  # the whole file becomes one quarantine record (glue/isolation.py)
+    killer: bool = False  # its runs die as a whole: quarantined after MAX_ATTEMPTS alone, no output
 
 
-def expected_outcome(path: Path) -> Expected:
-    parsed = parse_lines(decompress(path.read_bytes(), path.name))
+SET_ASIDE = Expected(frozenset(), frozenset({1}), 0, 1, set_aside=True)  # one unit, one quarantine record at line 1
+
+
+KILLER = Expected(frozenset(), frozenset(), 0, 0, killer=True)
+
+
+def expected_outcome(path: Path, poison: bool = False, killer: bool = False) -> Expected:
+    """What a strict reading of the input says each line becomes; a file that cannot be read
+    (a corrupt .gz) or is poison (its conversion fails on purpose) is set aside whole; a killer
+    (its worker dies) leaves nothing and is quarantined."""
+    if killer:
+        return KILLER
+    if poison:
+        return SET_ASIDE
+    try:
+        data = decompress(path.read_bytes(), path.name)
+    except ValueError:
+        return SET_ASIDE
+    parsed = parse_lines(data)
     return Expected(
         frozenset(parsed.valid_line_numbers),
         frozenset(q.line_number for q in parsed.quarantined),
@@ -92,16 +111,57 @@ def _queue_depth(sqs: Any, url: str) -> int:
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
-def check_invariants(run: LocalPipeline, plan: FaultPlan | None = None, poison_messages: int = 0) -> list[str]:
-    """Every violated invariant, as a sentence; empty when the run kept every promise."""
-    violations = [f"run: {p}" for p in run.report.problems]
+def check_invariants(
+    run: LocalPipeline,
+    plan: FaultPlan | None = None,
+    poison_messages: int = 0,
+    poison_files: frozenset[str] = frozenset(),
+    killer_files: frozenset[str] = frozenset(),
+    max_attempts: int = 3,
+) -> list[str]:
+    """Every violated invariant, as a sentence; empty when the run kept every promise.
+
+    ``poison_files``: uris whose conversion fails deterministically on purpose; they, and only
+    they (with corrupt .gz inputs), must end ``quarantined`` with one record each, their
+    neighbours converted. ``killer_files``: uris whose every run dies as a whole (the worker is
+    killed); narrowing must leave them alone in their last manifests, quarantined after exactly
+    ``max_attempts`` failures of their own, while every neighbour is converted."""
+    violations = [
+        f"run: {p}"
+        for p in run.report.problems
+        if not any(p.startswith(f"{uri} ended {keys.QUARANTINED}") for uri in killer_files)
+    ]
     outputs = run.outputs
 
-    # No file pending or claimed, no manifest left open.
+    # No file pending or claimed, no manifest left open; quarantined only what must be set aside.
     state = read_state(boto3.client("dynamodb"), outputs["TableName"])
     for status, n in state.files_by_status.items():
-        if status not in (keys.CONVERTED, keys.SKIPPED):
+        if status not in (keys.CONVERTED, keys.SKIPPED, keys.QUARANTINED):
             violations.append(f"{n} file(s) ended {status}")
+    for item in state.file_items:
+        uri = f"s3://{item['bucket']}/{item['key']}"
+        source = run.uploaded.get(uri)
+        want = expected_outcome(source.path, uri in poison_files, uri in killer_files) if source else None
+        must = want is not None and (want.set_aside or want.killer)
+        if want is not None and want.killer and int(item.get("attempts") or 0) != max_attempts:
+            violations.append(f"{uri} (killer) ended with {item.get('attempts')} attempts, not {max_attempts}")
+        if (item.get("status") == keys.QUARANTINED) != must:
+            violations.append(
+                f"{uri} ended {item.get('status')}"
+                + (" but must be set aside" if must else " but it is not poison: a neighbour paid for another file")
+            )
+        elif want is not None and want.set_aside and not str(item.get("quarantine_reason") or ""):
+            violations.append(f"{uri} is quarantined without a reason")
+    # Narrowing: a file quarantined by MAX_ATTEMPTS failed on its own (its last manifest held it alone).
+    file_counts = {str(m["manifest_id"]): int(m.get("file_count") or 0) for m in state.manifest_items}
+    for item in state.file_items:
+        last = str(item.get("failed_manifest_id") or "")
+        alone = file_counts.get(last) == 1
+        if item.get("status") == keys.QUARANTINED and not item.get("quarantine_reason") and not alone:
+            violations.append(
+                f"s3://{item['bucket']}/{item['key']} quarantined after manifest {last} of "
+                f"{file_counts.get(last)} files: only a file failing alone may reach MAX_ATTEMPTS"
+            )
     for status, n in state.manifests_by_status.items():
         if status not in (keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED):
             violations.append(f"{n} manifest(s) ended {status}")
@@ -130,7 +190,7 @@ def check_invariants(run: LocalPipeline, plan: FaultPlan | None = None, poison_m
                     violations.append(f"quarantine record without a reason: {rec.get('source_file')}")
                 quarantined[(rec["source_file"], int(rec["line_number"]))] += 1
     for uri, source in sorted(run.uploaded.items()):
-        want = expected_outcome(source.path)
+        want = expected_outcome(source.path, uri in poison_files, uri in killer_files)
         got_rows = {ln for (u, ln) in rows if u == uri}
         got_bad = {ln for (u, ln) in quarantined if u == uri}
         if got_rows != want.valid:

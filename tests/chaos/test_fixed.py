@@ -19,7 +19,7 @@ from ndjson_parquet.local.faults import (
     Fault,
     FaultPlan,
 )
-from ndjson_parquet.local.runtime import SharedServices
+from ndjson_parquet.local.runtime import LocalPipeline, SharedServices
 from tests.chaos.conftest import run_scenario
 
 pytestmark = pytest.mark.slow
@@ -59,3 +59,65 @@ def test_fixed_seed(seed: int, services: SharedServices, tmp_path: Path) -> None
         input_seed=seed,
         replay=f"pytest tests/chaos/test_fixed.py -k 'test_fixed_seed and seed{seed}]'",
     )
+
+
+@pytest.mark.parametrize("crash", [None, "inside_finalize"])
+def test_poison_file_is_set_aside_alone(
+    crash: str | None, services: SharedServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the scenario input plus a file whose conversion fails deterministically (test hook)
+    # and a corrupt .gz, in manifests with healthy neighbours (and maybe a crash inside Finalize)
+    from glue import isolation
+    from tests.chaos.invariants import check_invariants, scenario_options, write_scenario_input
+
+    write_scenario_input(tmp_path / "in", 3)
+    poison = tmp_path / "in" / "dt=2026-01-01" / "poison.ndjson"
+    poison.write_text('{"id": 1}\n{"id": 2, "tag": "POISON-PILL"}\n{"id": 3}\n')
+    (tmp_path / "in" / "dt=2026-01-01" / "broken.ndjson.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    monkeypatch.setattr(isolation, "INJECT", isolation.InjectedFault(b"POISON-PILL"))
+    plan = FaultPlan.crash_at(crash, seed=3, exit=True) if crash else FaultPlan(seed=3)
+    run = LocalPipeline(scenario_options(tmp_path, 2, 1.5, 1000), faults=plan)
+    # WHEN the pipeline runs to the end
+    run.run(shared=services)
+    # THEN the poison and the corrupt .gz, and only they, are quarantined with a reason; every
+    # other line of every other file is exactly one row or one quarantine record
+    [poison_uri] = [u for u, f in run.uploaded.items() if f.path == poison]
+    violations = check_invariants(run, plan, poison_files=frozenset({poison_uri}))
+    assert not violations, "\n".join(violations)
+    assert run.report.files_set_aside == 2
+    if crash:
+        assert plan.injected[crash] == 1
+
+
+def test_a_file_that_kills_its_worker_is_narrowed_down_alone(
+    services: SharedServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 8 files in manifests of up to 8, one of which kills its Spark worker every time (as an
+    # out-of-memory kill would): each run holding it dies as a whole
+    import boto3
+
+    from chalicelib import keys
+    from glue import isolation
+    from ndjson_parquet.local.runtime import read_state
+    from tests.chaos.invariants import check_invariants, scenario_options, write_scenario_input
+
+    write_scenario_input(tmp_path / "in", 5)
+    folder = tmp_path / "in" / "dt=2026-01-01"
+    present = len(list((tmp_path / "in").rglob("*.ndjson*")))
+    for i in range(8 - present - 1):
+        (folder / f"extra-{i}.ndjson").write_text(f'{{"id": {i}}}\n{{"id": {i + 100}}}\n')
+    killer = folder / "killer.ndjson"
+    killer.write_text('{"id": 1}\n{"id": 2, "tag": "KILL-THE-WORKER"}\n')
+    monkeypatch.setattr(isolation, "INJECT", isolation.InjectedFault(b"KILL-THE-WORKER", kind="kill"))
+    plan = FaultPlan(seed=5)
+    run = LocalPipeline(scenario_options(tmp_path, 8, 1.5, 1000), faults=plan)
+    # WHEN the pipeline runs to the end
+    run.run(shared=services)
+    # THEN narrowing left the killer alone: it, and only it, is quarantined after MAX_ATTEMPTS of
+    # its own failures; every neighbour is converted exactly once, none paid an attempt
+    [killer_uri] = [u for u, f in run.uploaded.items() if f.path == killer]
+    violations = check_invariants(run, plan, killer_files=frozenset({killer_uri}))
+    assert not violations, "\n".join(violations)
+    state = read_state(boto3.client("dynamodb"), run.outputs["TableName"])
+    others = [i for i in state.file_items if f"s3://{i['bucket']}/{i['key']}" != killer_uri]
+    assert others and all(i["status"] == keys.CONVERTED and int(i.get("attempts") or 0) == 0 for i in others)

@@ -73,9 +73,9 @@ def test_failures_open_the_breaker_sealing_pauses_then_one_probe_closes_it(
     assert statuses(arrivals.put(2).seals) == ["sealed"]
     assert [e["status"] for e in workflow.wait_all(1)] == ["FAILED"]
     assert breaker_state(workflow) == breaker.CLOSED
-    for runs in (2, 3):
-        assert statuses(batching.flush_stale()) == ["sealed"]  # the requeued files, sealed again
-        workflow.wait_all(runs)
+    # the requeued files, sealed again narrowed (a 2-file run failed as a whole: one file each)
+    assert statuses(batching.flush_stale()) == ["sealed", "sealed"]
+    workflow.wait_all(3)
     assert sorted(e["status"] for e in workflow.executions()) == ["FAILED"] * 3
 
     # THEN the breaker is open and the alert went out once
@@ -100,17 +100,18 @@ def test_failures_open_the_breaker_sealing_pauses_then_one_probe_closes_it(
     after_cooldown = datetime.now(UTC) + timedelta(seconds=901)
     probe = batching.flush_stale(now=after_cooldown)
 
-    # THEN exactly one probe manifest is sealed though three batches are ready; others still wait
-    assert statuses(probe) == ["sealed", "paused"] and probe[0].file_count == 2
+    # THEN exactly one probe manifest is sealed though more batches are ready; others still wait
+    # (the probe is the oldest file, narrowed to a batch of one by its failures)
+    assert statuses(probe) == ["sealed", "paused"] and probe[0].file_count == 1
     assert statuses(batching.flush_stale(now=after_cooldown)) == ["paused"]  # the probe is out
     assert breaker_state(workflow) == breaker.HALF_OPEN
     assert sorted(e["status"] for e in workflow.wait_all(4)) == ["FAILED"] * 3 + ["SUCCEEDED"]
 
     # AND its success closed the breaker: the rest is sealed and converted normally
     assert breaker_state(workflow) == breaker.CLOSED
-    assert statuses(batching.flush_stale()) == ["sealed", "sealed"]
-    results = workflow.wait_all(6)
-    assert sorted(e["status"] for e in results) == ["FAILED"] * 3 + ["SUCCEEDED"] * 3
+    assert statuses(batching.flush_stale()) == ["sealed", "sealed", "sealed"]  # the other narrowed file alone
+    results = workflow.wait_all(7)
+    assert sorted(e["status"] for e in results) == ["FAILED"] * 3 + ["SUCCEEDED"] * 4
     assert main(["status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["files_by_date"][DATE] == {"converted": 6}

@@ -47,9 +47,15 @@ def test_glue_failure_compensates_alerts_and_fails(workflow: Workflow) -> None:
     item = workflow.manifest(f"{DATE}-000002")
     assert item["status"] == keys.MANIFEST_FAILED
     assert item["error"] == "States.TaskFailed"
+    # a run of 3 files failed as a whole: nobody pays an attempt, each is narrowed to half (2)
     for i, pk in enumerate(pks):
         f = workflow.file(pk)
-        assert (f["status"], f["gsi1pk"], int(f["attempts"])) == (keys.PENDING, keys.pending_status_key(DATE, i % 4), 1)
+        assert (f["status"], f["gsi1pk"], int(f.get("attempts", 0)), int(f["batch_limit"])) == (
+            keys.PENDING,
+            keys.pending_status_key(DATE, i % 4),
+            0,
+            2,
+        )
     # the partial output of the failed run is gone: re-pended files cannot leave a second copy
     assert workflow.outputs(f"{DATE}-000002") == []
     [alert] = workflow.alerts()
@@ -100,9 +106,9 @@ def test_archive_replay_reruns_and_replaces_output(workflow: Workflow) -> None:
     assert all(workflow.file(pk)["status"] == keys.CONVERTED for pk in pks)
 
 
-def test_max_attempts_quarantines_files(workflow: Workflow) -> None:
+def test_max_attempts_quarantines_a_file_that_fails_alone(workflow: Workflow) -> None:
     mid = f"{DATE}-000005"
-    pks = workflow.seed_manifest(mid, attempts=2)  # this is their third failure
+    pks = workflow.seed_manifest(mid, n_files=1, attempts=2)  # its third failure on its own
     workflow.glue.fail_with = "still broken"
     workflow.put_manifest_ready(mid)
     [execution] = workflow.wait_all(1)
@@ -115,7 +121,19 @@ def test_max_attempts_quarantines_files(workflow: Workflow) -> None:
             3,
         )
     [alert] = workflow.alerts()
-    assert (alert["requeued"], alert["quarantined"]) == (0, 3)
+    assert (alert["requeued"], alert["quarantined"]) == (0, 1)
+
+
+def test_a_failure_of_several_files_never_quarantines_them_even_at_max_attempts(workflow: Workflow) -> None:
+    mid = f"{DATE}-000006"
+    pks = workflow.seed_manifest(mid, n_files=3, attempts=2)  # their next own failure would be the third
+    workflow.glue.fail_with = "worker killed"
+    workflow.put_manifest_ready(mid)
+    [execution] = workflow.wait_all(1)
+    assert execution["status"] == "FAILED"
+    for pk in pks:  # narrowed, not quarantined: the failure is nobody's in particular
+        f = workflow.file(pk)
+        assert (f["status"], int(f["attempts"]), int(f["batch_limit"])) == (keys.PENDING, 2, 2)
 
 
 def test_unbalanced_summary_is_rejected_and_compensated(workflow: Workflow) -> None:

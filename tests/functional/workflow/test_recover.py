@@ -99,10 +99,22 @@ def test_running_with_missing_execution_is_compensated(workflow: Workflow) -> No
     assert report.counts()["compensated"] == 1, report.actions
     item = workflow.manifest(mid)
     assert (item["status"], item["error"]) == (keys.MANIFEST_FAILED, "ExecutionMissing")
-    assert all((workflow.file(pk)["status"], int(workflow.file(pk)["attempts"])) == (keys.PENDING, 1) for pk in pks)
-    # a second recover changes nothing (attempts + 1 happened once)
+    # 3 files failed together: narrowed to 2, no attempt counted
+    assert all((workflow.file(pk)["status"], int(workflow.file(pk)["batch_limit"])) == (keys.PENDING, 2) for pk in pks)
+    assert all(int(workflow.file(pk).get("attempts", 0)) == 0 for pk in pks)
+    # a second recover changes nothing
     assert recover_from_settings(now=LATER).counts()["compensated"] == 0
-    assert all(int(workflow.file(pk)["attempts"]) == 1 for pk in pks)
+    assert all(int(workflow.file(pk).get("attempts", 0)) == 0 for pk in pks)
+
+
+def test_a_single_file_run_compensated_twice_counts_one_attempt(workflow: Workflow) -> None:
+    mid = f"{DATE}-000017"
+    [pk] = workflow.seed_manifest(mid, n_files=1, status=keys.MANIFEST_RUNNING)
+    workflow.set_owner(mid, workflow.state_machine_arn.replace(":stateMachine:", ":execution:") + ":gone")
+    assert recover_from_settings(now=LATER).counts()["compensated"] == 1
+    assert recover_from_settings(now=LATER).counts()["compensated"] == 0
+    f = workflow.file(pk)
+    assert (f["status"], int(f["attempts"]), int(f["batch_limit"])) == (keys.PENDING, 1, 1)
 
 
 def test_crash_between_glue_success_and_finalize_then_rerun_converts_once(workflow: Workflow) -> None:
@@ -153,7 +165,7 @@ def test_crash_inside_compensate_is_finished_by_recover(workflow: Workflow) -> N
     workflow.put_manifest_ready(f"{DATE}-000015")
     workflow.wait_all(2)
     assert_converted_once(workflow, pks, f"{DATE}-000015")
-    assert all(int(workflow.file(pk)["attempts"]) == 1 for pk in pks)
+    assert all(int(workflow.file(pk).get("attempts", 0)) == 0 for pk in pks)  # 3 failed together: narrowed
 
 
 def test_files_claimed_by_a_missing_manifest_go_back_to_pending(workflow: Workflow) -> None:
