@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -20,7 +21,7 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine
+from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine, split_lines
 from glue.rescue import MANIFEST_ID, MAX_COLUMN_DEPTH, PROVENANCE, RESCUED, RESERVED, SOURCE_FILE, SOURCE_LINE, fit_row
 from glue.schema import (
     Mismatch,
@@ -213,6 +214,21 @@ def convert_bytes(
     return table, bad, counts
 
 
+class SourceLines:
+    """Raw lines of source files by (uri, 1-based line number), read only when a row must be re-fitted
+    from its source (``conform_table``: a conflict across files, another casing), once per file."""
+
+    def __init__(self, read: Callable[[str], bytes]) -> None:
+        self._read = read
+        self._lines: dict[str, list[bytes]] = {}
+
+    def __call__(self, uri: str, number: int) -> bytes:
+        lines = self._lines.get(uri)
+        if lines is None:
+            lines = self._lines[uri] = split_lines(decompress(self._read(uri), uri))
+        return lines[number - 1]
+
+
 def data_fields(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f for f in schema if f.name not in PROVENANCE and f.name != RESCUED])
 
@@ -278,7 +294,10 @@ def run_task(spec: TaskSpec) -> TaskResult:
         target = with_provenance(spec.schema)
     else:
         target = with_provenance(sorted_schema(unify_schemas(result.file_schemas)))
-    table = pa.concat_tables([conform_table(t, target) for t in tables]) if tables else target.empty_table()
+    versions = dict(zip(spec.files, spec.versions, strict=True))
+    source = SourceLines(lambda uri: storage.read_bytes(uri, versions[uri]))
+    tables = [conform_table(t, target, source) for t in tables]
+    table = pa.concat_tables(tables) if tables else target.empty_table()
     result.schema = data_fields(target)
     result.rows = table.num_rows
     if table.num_rows:
@@ -301,6 +320,8 @@ class ConformSpec:
     schema: pa.Schema  # full target schema, provenance included
     compression: str
     s3: S3Config
+    # (uri, S3 version id) of the part's source files: rows re-fitted from their source read these
+    sources: tuple[tuple[str, str | None], ...] = ()
 
 
 def run_conform(spec: ConformSpec) -> str:
@@ -308,7 +329,9 @@ def run_conform(spec: ConformSpec) -> str:
     storage = Storage(spec.s3)
     table = read_staged(storage.read_bytes(spec.staged_file), spec.staged_file)
     target = spec.staged_file.rsplit(".", 1)[0] + ".parquet"
-    storage.write_bytes(target, parquet_bytes(conform_table(table, spec.schema), spec.compression))
+    versions = dict(spec.sources)
+    source = SourceLines(lambda uri: storage.read_bytes(uri, versions.get(uri)))
+    storage.write_bytes(target, parquet_bytes(conform_table(table, spec.schema, source), spec.compression))
     if target != spec.staged_file:
         storage.delete_file(spec.staged_file)
     return target

@@ -54,7 +54,8 @@ def convert_manifest(files: list[tuple[str, bytes]], manifest_id: str = "m-prop"
         bad.extend({"source_file": uri, "line_number": q.line_number, "reason": q.reason} for q in quarantined)
     final = final_schema([convert.data_fields(t.schema) for t, c in tables if c.rows])
     target = convert.with_provenance(final)
-    table = pa.concat_tables([convert.conform_table(t, target) for t, _ in tables])
+    source = convert.SourceLines(dict(files).__getitem__)
+    table = pa.concat_tables([convert.conform_table(t, target, source) for t, _ in tables])
     back = pq.read_table(io.BytesIO(convert.parquet_bytes(table, "snappy")))
     return back, bad
 
