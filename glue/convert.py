@@ -129,11 +129,13 @@ def _fast(lines: list[bytes], schema: pa.Schema | None) -> pa.Table | None:
         return None
     if table.num_rows != len(lines) or not _valid(table):
         return None
-    if schema is None and (
-        any(name.lower() in RESERVED for name in table.column_names)
-        or type_depth(pa.struct(list(table.schema))) > MAX_COLUMN_DEPTH + 1
+    if schema is None and any(
+        name.lower() in RESERVED or type_depth(f.type) > MAX_COLUMN_DEPTH
+        for name, f in zip(table.column_names, table.schema, strict=True)
     ):
-        return None  # reserved names are rescued, deep values become text: the slow path does both
+        # Reserved names are rescued; a column holds MAX_COLUMN_DEPTH levels (its value is level 1,
+        # as in ``infer_value_type``) and a container below them becomes text: the slow path does both.
+        return None
     return table
 
 

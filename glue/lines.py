@@ -221,8 +221,9 @@ def nesting_depth(line: bytes) -> int:
 
 
 def _may_be_too_deep(line: bytes) -> bool:
-    # More than MAX_DEPTH levels take more than 2 * MAX_DEPTH bytes of brackets: short lines skip counting.
-    return len(line) > 2 * MAX_DEPTH and line.count(b"[") + line.count(b"{") > MAX_DEPTH
+    # More than MAX_DEPTH levels take more than MAX_DEPTH opening brackets (closed or not: an invalid
+    # line that deep is too_deep too, as docs/json-shapes.md says): short lines skip counting.
+    return len(line) > MAX_DEPTH and line.count(b"[") + line.count(b"{") > MAX_DEPTH
 
 
 def _check_depth(line: bytes) -> None:

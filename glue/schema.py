@@ -320,7 +320,9 @@ def names_ok(t: pa.DataType) -> bool:
 
 def infer_value_type(value: Any, depth: int = 1) -> pa.DataType:
     """Arrow type of one parsed JSON value (docs/json-shapes.md): exact integers, big ones as
-    decimal(38,0) or text, containers nested deeper than MAX_COLUMN_DEPTH as text."""
+    decimal(38,0) or text, containers nested deeper than MAX_COLUMN_DEPTH as text. ``depth`` is the
+    value's level inside its column (the column's value is level 1), so a column's type holds at
+    most MAX_COLUMN_DEPTH levels, the rule ``type_depth`` checks on Arrow's types (glue/convert.py)."""
     if value is None:
         return pa.null()
     if isinstance(value, bool):

@@ -79,7 +79,19 @@ OTHER_LINES = st.one_of(
             b"",
             b"  \t",
             b'{"a":' * 513 + b"1" + b"}" * 513,
+            b"[" * 513,
         ]
+    ),
+    # around the depth rules: a column holds 32 levels (the 33rd is JSON text), a line 512 levels
+    st.sampled_from([31, 32, 33, 34, 511]).flatmap(
+        lambda n: st.sampled_from(
+            [
+                b'{"d":' + b'{"a":' * (n - 1) + b'{"A":1,"a":2.50,"a":null}' + b"}" * (n - 1) + b"}",
+                b'{"d":' + b"[" * (n - 1) + b"[true,1.0]" + b"]" * (n - 1) + b"}",
+                b'{"d":' + b"[" * (n - 1) + b"[]" + b"]" * (n - 1) + b"}",
+                b'{"d":' + b"[" * n + b"]" * n + b', "D": 1}',
+            ]
+        )
     ),
 )
 LINES = st.lists(st.one_of(OBJECT_LINES, OBJECT_LINES, OTHER_LINES), min_size=0, max_size=8)
