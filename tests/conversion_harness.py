@@ -59,13 +59,3 @@ def convert_manifest(files: list[tuple[str, bytes]], manifest_id: str = "m-prop"
     back = pq.read_table(io.BytesIO(convert.parquet_bytes(table, "snappy")))
     return back, bad
 
-
-# Known open defects, named where their tests are marked xfail (see the README's closing notes).
-OPEN_RESCUE_DEFECT = (
-    "open defect, issue 11 left open: rescued values and JSON text are rebuilt from converted Arrow values, "
-    "not the source (number literal text, duplicate-key order, booleans inside converted lists)"
-)
-OPEN_DEPTH_DEFECT = (
-    "open defect, issue 11 left open: the fast path's depth rule for 512-level lines differs from the oracle "
-    "by one level"
-)

@@ -319,15 +319,13 @@ def _expect(files: list[tuple[str, bytes]]) -> Expected:
 
 
 def norm_json(v: Any) -> Any:
-    """A parsed-with-hooks JSON value in comparable form: ints exact, finite floats as floats,
-    other literals as Decimal, objects as pair lists without null members (Arrow drops them)."""
+    """A parsed-with-hooks JSON value in comparable form: number literals as their text (``1.0`` is
+    not ``1``, ``1e400`` and big integers exact), objects as pair lists in source order (null
+    members and duplicate keys included): JSON text and rescued values are the source's, exactly."""
     if isinstance(v, Num):
-        if v.is_int:
-            return int(v)
-        f = float(v)
-        return f if abs(f) != float("inf") else Decimal(v)
+        return ("number", str(v))
     if isinstance(v, Obj):
-        return [(k, norm_json(x)) for k, x in v if x is not None]
+        return [(k, norm_json(x)) for k, x in v]
     if isinstance(v, list):
         return [norm_json(x) for x in v]
     return v
