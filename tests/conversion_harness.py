@@ -58,4 +58,3 @@ def convert_manifest(files: list[tuple[str, bytes]], manifest_id: str = "m-prop"
     table = pa.concat_tables([convert.conform_table(t, target, source) for t, _ in tables])
     back = pq.read_table(io.BytesIO(convert.parquet_bytes(table, "snappy")))
     return back, bad
-
