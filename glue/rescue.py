@@ -4,8 +4,9 @@
 does not fit: a case-variant or invalid key, an earlier duplicate key, an integer a double column
 cannot hold exactly. Those go to a ``Rescued`` map of RFC 6901 JSON Pointer -> original value;
 ``Rescued.text()`` is the row's ``_rescued_data`` (compact JSON, numbers exactly as parsed).
-The slow path and the conform step both call ``fit``, so a shape becomes the same thing on
-every path.
+The slow path and the conform step both call ``fit`` on values ``loads_exact`` read from the
+source line (the conform step re-reads the line of a row Arrow already converted), so a shape
+becomes the same thing on every path and JSON text is always the source's.
 """
 
 from __future__ import annotations

@@ -378,7 +378,9 @@ def _vector_ok(arr: pa.Array, src: pa.DataType, target: pa.DataType) -> bool:
 
 
 def conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """``arr`` re-typed to ``target`` where ``_vector_ok`` says Arrow loses nothing doing it."""
+    """``arr`` re-typed to ``target`` where ``_vector_ok`` says Arrow loses nothing doing it. (Its
+    to-string branch builds text from Arrow's values, not the source: ``conform_table`` never uses
+    it, it re-fits such rows from their source lines.)"""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     src = arr.type
