@@ -86,9 +86,11 @@ class IntText(int):
 
 class JsonObject(dict):
     """A parsed object; ``duplicates`` holds (key, value) of earlier occurrences of a repeated key,
-    in source order (the last occurrence is the dict's value, as in every mainstream parser), and
-    ``pairs`` every (key, value) in source order when a key repeats (None otherwise): JSON text of
-    the object is rebuilt from them, duplicates where they were."""
+    in source order (the last occurrence is the dict's value, as in every mainstream parser, at the
+    key's FIRST position, as orjson's and json's dicts keep it: the first casing seen of a name is
+    decided by where a key first appears), and ``pairs`` every (key, value) in source order when a
+    key repeats (None otherwise): JSON text of the object is rebuilt from them, duplicates where
+    they were."""
 
     __slots__ = ("duplicates", "pairs")
 
@@ -99,7 +101,6 @@ class JsonObject(dict):
         for key, value in pairs:
             if key in self:
                 self.duplicates.append((key, self[key]))
-                del self[key]  # keep the last occurrence's position, as the fast path does
             self[key] = value
         if self.duplicates:
             self.pairs = pairs

@@ -188,6 +188,9 @@ def test_one_object_on_both_parsers_and_both_paths(line):
         ([b'{"n": 1}', b'{"n": "a"}', b'{"n": {"b": 1}}'], "n", ["1", "a", '{"b":1}'], [None, None, None]),
         ([b'{"id": 1, "Id": 2}'], "id", [1], [{"/Id": 2}]),
         ([b'{"a": 1, "a": 2, "a": 3}'], "a", [3], [{"/a": 1, "/a#2": 2}]),
+        # the first casing seen is where a key FIRST appears, even when a later duplicate wins the value
+        ([b'{"id": null, "Id": 1, "id": 2}'], "id", [2], [{"/id": None, "/Id": 1}]),
+        ([b'{"id":null,"Id":null,"id":null}'], "id", [None], [{"/id": None}]),
         ([b'{"x": [1, "a", null]}'], "x", [["1", "a", None]], [None]),
         ([b'{"e": []}'], "e", [[]], [None]),
         ([b'{"o": {}}'], "o", ["{}"], [None]),
