@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -21,7 +22,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from glue import isolation
-from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine
+from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine, split_lines
 from glue.rescue import MANIFEST_ID, MAX_COLUMN_DEPTH, PROVENANCE, RESCUED, RESERVED, SOURCE_FILE, SOURCE_LINE, fit_row
 from glue.schema import (
     Mismatch,
@@ -133,11 +134,13 @@ def _fast(lines: list[bytes], schema: pa.Schema | None) -> pa.Table | None:
         return None
     if table.num_rows != len(lines) or not _valid(table):
         return None
-    if schema is None and (
-        any(name.lower() in RESERVED for name in table.column_names)
-        or type_depth(pa.struct(list(table.schema))) > MAX_COLUMN_DEPTH + 1
+    if schema is None and any(
+        name.lower() in RESERVED or type_depth(f.type) > MAX_COLUMN_DEPTH
+        for name, f in zip(table.column_names, table.schema, strict=True)
     ):
-        return None  # reserved names are rescued, deep values become text: the slow path does both
+        # Reserved names are rescued; a column holds MAX_COLUMN_DEPTH levels (its value is level 1,
+        # as in ``infer_value_type``) and a container below them becomes text: the slow path does both.
+        return None
     return table
 
 
@@ -224,6 +227,21 @@ def set_aside(
     return empty, [quarantine(1, reason, b"")], counts
 
 
+class SourceLines:
+    """Raw lines of source files by (uri, 1-based line number), read only when a row must be re-fitted
+    from its source (``conform_table``: a conflict across files, another casing), once per file."""
+
+    def __init__(self, read: Callable[[str], bytes]) -> None:
+        self._read = read
+        self._lines: dict[str, list[bytes]] = {}
+
+    def __call__(self, uri: str, number: int) -> bytes:
+        lines = self._lines.get(uri)
+        if lines is None:
+            lines = self._lines[uri] = split_lines(decompress(self._read(uri), uri))
+        return lines[number - 1]
+
+
 def data_fields(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f for f in schema if f.name not in PROVENANCE and f.name != RESCUED])
 
@@ -272,15 +290,21 @@ def quarantine_jsonl(records: list[tuple[str, QuarantinedLine]], manifest_id: st
 
 
 def _encode(
-    tables: list[pa.Table], file_schemas: list[pa.Schema], schema: pa.Schema | None, compression: str
+    tables: list[pa.Table],
+    file_schemas: list[pa.Schema],
+    schema: pa.Schema | None,
+    compression: str,
+    source: SourceLines,
 ) -> tuple[pa.Schema, int, bytes | None, str]:
     """The task's files as one part: (target schema, rows, bytes or None when empty, extension).
-    Pure computation, no I/O: an exception here is deterministic or a resource limit."""
+    Computation, plus re-reading a source file when a row must be re-fitted from its line
+    (``SourceLines``): an exception here is deterministic, a resource limit, or that read's
+    transient error (which the caller re-raises)."""
     if schema is not None:
         target = with_provenance(schema)
     else:
         target = with_provenance(sorted_schema(unify_schemas(file_schemas)))
-    table = pa.concat_tables([conform_table(t, target) for t in tables]) if tables else target.empty_table()
+    table = pa.concat_tables([conform_table(t, target, source) for t in tables]) if tables else target.empty_table()
     if not table.num_rows:
         return target, 0, None, ""
     if storable_schema(target) == target:
@@ -318,8 +342,10 @@ def run_task(spec: TaskSpec) -> TaskResult:
         bad[uri] = list(quarantined)
         result.files.append(counts)
         result.file_schemas.append(data_fields(table.schema))
+    versions = dict(zip(spec.files, spec.versions, strict=True))
+    source = SourceLines(lambda uri: storage.read_bytes(uri, versions[uri]))
     try:
-        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression)
+        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression, source)
     except Exception as exc:  # deterministic: find the file(s) that fail alone
         if isolation.is_transient(exc):
             raise
@@ -327,7 +353,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
             if not counts.rows:
                 continue
             try:
-                _encode([tables[i]], [result.file_schemas[i]], spec.schema, spec.compression)
+                _encode([tables[i]], [result.file_schemas[i]], spec.schema, spec.compression, source)
             except Exception as alone:
                 if isolation.is_transient(alone):
                     raise
@@ -337,7 +363,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
                 bad[counts.uri] = list(quarantined)
                 result.file_schemas[i] = data_fields(tables[i].schema)
         # Still failing: the files only fail together; the run fails (and is retried narrower).
-        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression)
+        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression, source)
     result.schema = data_fields(target)
     result.rows = rows
     if payload is not None:
@@ -357,6 +383,8 @@ class ConformSpec:
     schema: pa.Schema  # full target schema, provenance included
     compression: str
     s3: S3Config
+    # (uri, S3 version id) of the part's source files: rows re-fitted from their source read these
+    sources: tuple[tuple[str, str | None], ...] = ()
 
 
 def run_conform(spec: ConformSpec) -> str:
@@ -364,7 +392,9 @@ def run_conform(spec: ConformSpec) -> str:
     storage = Storage(spec.s3)
     table = read_staged(storage.read_bytes(spec.staged_file), spec.staged_file)
     target = spec.staged_file.rsplit(".", 1)[0] + ".parquet"
-    storage.write_bytes(target, parquet_bytes(conform_table(table, spec.schema), spec.compression))
+    versions = dict(spec.sources)
+    source = SourceLines(lambda uri: storage.read_bytes(uri, versions.get(uri)))
+    storage.write_bytes(target, parquet_bytes(conform_table(table, spec.schema, source), spec.compression))
     if target != spec.staged_file:
         storage.delete_file(spec.staged_file)
     return target

@@ -215,7 +215,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
             final = schema
         target = with_provenance(final)
         redo = [
-            ConformSpec(r.data_file, target, compression, s3)
+            ConformSpec(r.data_file, target, compression, s3, tuple((c.uri, versions[c.uri]) for c in r.files))
             for r in results
             if r.data_file and (r.data_file.endswith(".arrow") or r.schema != data_fields(target))
         ]

@@ -12,8 +12,10 @@ only whitespace is ``blank`` (counted, never an error). Reasons are ``<code>: <d
 
 Two parsers, one verdict: orjson decides fast; where it is not exact or not the arbiter (a number
 beyond a double's range, which orjson refuses; integers beyond 64 bits, which it rounds) the
-standard library decides, and ``loads_exact`` gives the values the slow path converts: integers
-exact, number literals a double cannot hold kept as text (``NumberText``), duplicate keys recorded.
+standard library decides, and ``loads_exact`` gives the values the slow path converts and every
+JSON text or rescued value is rebuilt from: integers exact, number literals a double cannot hold
+kept as text (``NumberText``), other literals with their text (``FloatText``, ``IntText``),
+duplicate keys recorded in source order.
 Nesting deeper than MAX_DEPTH is ``too_deep`` on both (orjson stops at 1024, the standard library
 at Python's recursion limit: neither is the contract).
 """
@@ -61,20 +63,47 @@ class NumberText(str):
     """A number literal that no double holds (``1e400``): kept as its exact text."""
 
 
+class FloatText(float):
+    """A number literal with a fraction or exponent: its nearest double (what a column holds) and
+    its ``text`` as written (what JSON text and ``_rescued_data`` hold: ``1.50`` stays ``1.50``)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> FloatText:
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+
+class IntText(int):
+    """An integer literal whose text is not its value's canonical text (``-0``): kept as written."""
+
+    def __new__(cls, text: str) -> IntText:
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+
 class JsonObject(dict):
     """A parsed object; ``duplicates`` holds (key, value) of earlier occurrences of a repeated key,
-    in source order (the last occurrence is the dict's value, as in every mainstream parser)."""
+    in source order (the last occurrence is the dict's value, as in every mainstream parser, at the
+    key's FIRST position, as orjson's and json's dicts keep it: the first casing seen of a name is
+    decided by where a key first appears), and ``pairs`` every (key, value) in source order when a
+    key repeats (None otherwise): JSON text of the object is rebuilt from them, duplicates where
+    they were."""
 
-    __slots__ = ("duplicates",)
+    __slots__ = ("duplicates", "pairs")
 
     def __init__(self, pairs: list[tuple[str, object]]) -> None:
         super().__init__()
         self.duplicates: list[tuple[str, object]] = []
+        self.pairs: list[tuple[str, object]] | None = None
         for key, value in pairs:
             if key in self:
                 self.duplicates.append((key, self[key]))
-                del self[key]  # keep the last occurrence's position, as the fast path does
             self[key] = value
+        if self.duplicates:
+            self.pairs = pairs
 
 
 class BadLine(ValueError):
@@ -110,16 +139,27 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _exact_float(text: str) -> float | NumberText:
-    value = float(text)
-    return value if value not in (float("inf"), float("-inf")) else NumberText(text)
+_INFINITIES = (float("inf"), float("-inf"))
+
+
+def _exact_float(text: str) -> FloatText | NumberText:
+    value = FloatText(text)
+    return value if value not in _INFINITIES else NumberText(text)
+
+
+def _exact_int(text: str) -> int:
+    return int(text) if text != "-0" else IntText(text)
 
 
 def _std_loads(line: bytes, exact: bool = False) -> object:
     text = line.decode("utf-8")  # UnicodeDecodeError -> invalid_utf8 in the caller
     if exact:
         value = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_exact_float, object_pairs_hook=JsonObject
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_exact_float,
+            parse_int=_exact_int,
+            object_pairs_hook=JsonObject,
         )
     else:
         value = json.loads(text, parse_constant=_reject_constant)
@@ -182,8 +222,9 @@ def nesting_depth(line: bytes) -> int:
 
 
 def _may_be_too_deep(line: bytes) -> bool:
-    # More than MAX_DEPTH levels take more than 2 * MAX_DEPTH bytes of brackets: short lines skip counting.
-    return len(line) > 2 * MAX_DEPTH and line.count(b"[") + line.count(b"{") > MAX_DEPTH
+    # More than MAX_DEPTH levels take more than MAX_DEPTH opening brackets (closed or not: an invalid
+    # line that deep is too_deep too, as docs/json-shapes.md says): short lines skip counting.
+    return len(line) > MAX_DEPTH and line.count(b"[") + line.count(b"{") > MAX_DEPTH
 
 
 def _check_depth(line: bytes) -> None:

@@ -4,8 +4,9 @@
 does not fit: a case-variant or invalid key, an earlier duplicate key, an integer a double column
 cannot hold exactly. Those go to a ``Rescued`` map of RFC 6901 JSON Pointer -> original value;
 ``Rescued.text()`` is the row's ``_rescued_data`` (compact JSON, numbers exactly as parsed).
-The slow path and the conform step both call ``fit``, so a shape becomes the same thing on
-every path.
+The slow path and the conform step both call ``fit`` on values ``loads_exact`` read from the
+source line (the conform step re-reads the line of a row Arrow already converted), so a shape
+becomes the same thing on every path and JSON text is always the source's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from glue.lines import EXACT_INT_MAX, NumberText
+from glue.lines import EXACT_INT_MAX, FloatText, IntText, NumberText
 
 RESCUED = "_rescued_data"
 SOURCE_FILE, SOURCE_LINE, MANIFEST_ID = "_source_file", "_source_line", "_manifest_id"
@@ -51,8 +52,9 @@ def pointer(parent: str, key: str | int) -> str:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text with numbers as parsed: big integers exact, ``NumberText`` verbatim, and an
-    object's duplicate keys kept in source order (the text is the value, nothing dropped)."""
+    """Compact JSON text of a value read by ``loads_exact``, as the source wrote it: number literals
+    verbatim (``1.50``, ``1e400``, big integers), an object's keys in source order with its duplicate
+    keys where they were, null members kept (the text is the value, nothing dropped)."""
     if value is None:
         return "null"
     if value is True:
@@ -63,6 +65,8 @@ def dumps(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, FloatText | IntText):
+        return value.text
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
@@ -70,7 +74,7 @@ def dumps(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value) if value != value.to_integral_value() else str(int(value))
     if isinstance(value, dict):
-        pairs = [*getattr(value, "duplicates", ()), *value.items()]
+        pairs = getattr(value, "pairs", None) or value.items()
         return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{dumps(v)}" for k, v in pairs) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(dumps(v) for v in value) + "]"
@@ -91,15 +95,6 @@ class Rescued:
             n += 1
             key = f"{where}#{n}"
         self.values[key] = value
-
-    def merge_text(self, text: str | None) -> None:
-        """Entries of an earlier ``_rescued_data`` text (read back exactly) come first."""
-        if not text:
-            return
-        from glue.lines import loads_exact
-
-        earlier = loads_exact(text.encode("utf-8"))
-        self.values = {**earlier, **{k: v for k, v in self.values.items() if k not in earlier}}
 
     def text(self) -> str | None:
         return dumps(self.values) if self.values else None

@@ -11,6 +11,7 @@ rescues whatever that schema has no column for.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,19 +19,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from glue.lines import EXACT_INT_MAX, NumberText
+from glue.lines import EXACT_INT_MAX, NumberText, loads_exact
 from glue.rescue import (
     INT64_MAX,
     INT64_MIN,
     MAX_COLUMN_DEPTH,
+    PROVENANCE,
     RESCUED,
     RESERVED,
+    SOURCE_FILE,
+    SOURCE_LINE,
     Rescued,
     arrow_value,
     column_name_ok,
     dumps,
     fit,
-    pointer,
+    fit_object,
 )
 
 DECIMAL_INT = pa.decimal128(38, 0)  # integers beyond int64, up to 38 digits, exactly
@@ -316,7 +320,9 @@ def names_ok(t: pa.DataType) -> bool:
 
 def infer_value_type(value: Any, depth: int = 1) -> pa.DataType:
     """Arrow type of one parsed JSON value (docs/json-shapes.md): exact integers, big ones as
-    decimal(38,0) or text, containers nested deeper than MAX_COLUMN_DEPTH as text."""
+    decimal(38,0) or text, containers nested deeper than MAX_COLUMN_DEPTH as text. ``depth`` is the
+    value's level inside its column (the column's value is level 1), so a column's type holds at
+    most MAX_COLUMN_DEPTH levels, the rule ``type_depth`` checks on Arrow's types (glue/convert.py)."""
     if value is None:
         return pa.null()
     if isinstance(value, bool):
@@ -372,7 +378,9 @@ def _vector_ok(arr: pa.Array, src: pa.DataType, target: pa.DataType) -> bool:
 
 
 def conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """``arr`` re-typed to ``target`` where ``_vector_ok`` says Arrow loses nothing doing it."""
+    """``arr`` re-typed to ``target`` where ``_vector_ok`` says Arrow loses nothing doing it. (Its
+    to-string branch builds text from Arrow's values, not the source: ``conform_table`` never uses
+    it, it re-fits such rows from their source lines.)"""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     src = arr.type
@@ -399,17 +407,24 @@ def conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
     return pc.cast(arr, target)
 
 
-def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
+SourceLine = Callable[[str, int], bytes]
+"""The raw text of a row's source line, by ``_source_file`` and ``_source_line``."""
+
+
+def conform_table(table: pa.Table, schema: pa.Schema, source: SourceLine | None = None) -> pa.Table:
     """Columns of ``schema`` in its order. Missing ones are null; the others are re-typed by Arrow
-    where nothing is lost, else value by value with ``fit``; values of columns ``schema`` lacks
-    (another casing, a name that cannot be a column) are rescued. Every rescued value is merged
-    into ``_rescued_data``: nothing is dropped."""
+    where nothing is lost. A row with a value Arrow cannot re-type losslessly (a conflict turned
+    into JSON text, an integer a double cannot hold) or under a column ``schema`` lacks (another
+    casing, a name that cannot be a column) is re-fitted from its SOURCE line (``source``) with
+    ``fit``, as the slow path would: its JSON text and ``_rescued_data`` hold the source's values
+    exactly, never values rebuilt from what Arrow converted. Nothing is dropped."""
     if table.schema == schema:
         return table
     n = len(table)
-    rescued: dict[int, Rescued] = {}
     columns: dict[str, pa.Array] = {}
     present = set(table.column_names)
+    refit_fields: list[pa.Field] = []
+    refit_rows: set[int] = set()
     for f in schema:
         if f.name == RESCUED:
             continue
@@ -421,30 +436,37 @@ def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
         if _vector_ok(col, col.type, f.type):
             columns[f.name] = conform_array(col, f.type)
             continue
-        values = []
-        for i, v in enumerate(col.to_pylist()):
-            box = rescued.setdefault(i, Rescued())
-            values.append(fit(arrow_value(v), f.type, pointer("", f.name), box))
-        columns[f.name] = pa.array(values, f.type)
+        refit_fields.append(f)
+        refit_rows.update(_non_null_rows(col))
     wanted = {f.name for f in schema}
     for name in table.column_names:
-        if name in wanted or name == RESCUED:
-            continue
-        for i, v in enumerate(table.column(name).to_pylist()):
-            if v is not None:
-                rescued.setdefault(i, Rescued()).add(pointer("", name), arrow_value(v))
+        if name not in wanted and name != RESCUED:
+            refit_rows.update(_non_null_rows(table.column(name)))
+    refits: dict[int, tuple[dict, str | None]] = {}
+    if refit_rows:
+        if source is None or SOURCE_FILE not in present or SOURCE_LINE not in present:
+            raise ValueError("conform_table: rows to re-fit from their source, but no source lines")
+        data = pa.struct([f for f in schema if f.name != RESCUED and f.name not in PROVENANCE])
+        files, numbers = table.column(SOURCE_FILE), table.column(SOURCE_LINE)
+        for i in sorted(refit_rows):
+            rescued = Rescued()
+            row = loads_exact(source(files[i].as_py(), numbers[i].as_py()))
+            refits[i] = (fit_object(row, data, "", rescued), rescued.text())
+    for f in refit_fields:
+        values = [refits[i][0].get(f.name) if i in refits else None for i in range(n)]
+        columns[f.name] = pa.array(values, f.type)
     if RESCUED in wanted:
         earlier = table.column(RESCUED).to_pylist() if RESCUED in present else [None] * n
-        texts = []
-        for i, text in enumerate(earlier):
-            box = rescued.get(i)
-            if box is None or not box.values:
-                texts.append(text)
-                continue
-            box.merge_text(text)
-            texts.append(box.text())
+        # A re-fitted row's text is whole: it holds the rescues of the file's conversion too.
+        texts = [refits[i][1] if i in refits else text for i, text in enumerate(earlier)]
         columns[RESCUED] = pa.array(texts, pa.string())
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
+
+
+def _non_null_rows(col: pa.Array | pa.ChunkedArray) -> list[int]:
+    if col.null_count == len(col):
+        return []
+    return pc.indices_nonzero(col.is_valid()).to_pylist()
 
 
 # ---------------------------------------------------------------- checking Python values

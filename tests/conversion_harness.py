@@ -54,17 +54,7 @@ def convert_manifest(files: list[tuple[str, bytes]], manifest_id: str = "m-prop"
         bad.extend({"source_file": uri, "line_number": q.line_number, "reason": q.reason} for q in quarantined)
     final = final_schema([convert.data_fields(t.schema) for t, c in tables if c.rows])
     target = convert.with_provenance(final)
-    table = pa.concat_tables([convert.conform_table(t, target) for t, _ in tables])
+    source = convert.SourceLines(dict(files).__getitem__)
+    table = pa.concat_tables([convert.conform_table(t, target, source) for t, _ in tables])
     back = pq.read_table(io.BytesIO(convert.parquet_bytes(table, "snappy")))
     return back, bad
-
-
-# Known open defects, named where their tests are marked xfail (see the README's closing notes).
-OPEN_RESCUE_DEFECT = (
-    "open defect, issue 11 left open: rescued values and JSON text are rebuilt from converted Arrow values, "
-    "not the source (number literal text, duplicate-key order, booleans inside converted lists)"
-)
-OPEN_DEPTH_DEFECT = (
-    "open defect, issue 11 left open: the fast path's depth rule for 512-level lines differs from the oracle "
-    "by one level"
-)

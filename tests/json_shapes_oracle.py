@@ -18,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-MAX_DEPTH = 512
+MAX_DEPTH = 512  # levels of objects/arrays in a valid line
+COLUMN_LEVELS = 32  # levels of objects/arrays a column holds; a container below them is JSON text
 INT64 = (-(2**63), 2**63 - 1)
 EXACT = 2**53
 RESERVED = {"_source_file", "_source_line", "_manifest_id", "_rescued_data"}
@@ -56,10 +57,12 @@ def loads_pairs(text: str) -> Any:
     )
 
 
-def _depth(text: str) -> int:
+def _depth(line: bytes) -> int:
+    """Deepest nesting of objects/arrays in the raw bytes, brackets inside strings ignored (UTF-8
+    never puts an ASCII byte inside a multi-byte character, so bytes are enough)."""
     depth = best = 0
     in_str = esc = False
-    for ch in text:
+    for ch in line.decode("latin-1"):
         if in_str:
             if esc:
                 esc = False
@@ -88,15 +91,17 @@ def _has_surrogate(v: Any) -> bool:
 
 
 def classify(line: bytes) -> tuple[str, Any]:
-    """("blank"|"row"|<reason code>, parsed object or None)."""
+    """("blank"|"row"|<reason code>, parsed object or None). More than MAX_DEPTH levels is
+    ``too_deep`` whatever else is wrong with the line (the depth is decided before parsing)."""
     if not line.strip(b" \t\r\n"):
         return "blank", None
+    depth = _depth(line)
+    if depth > MAX_DEPTH:
+        return "too_deep", None
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return "invalid_utf8", None
-    depth = _depth(text)
-    deep = depth > MAX_DEPTH
     old = sys.getrecursionlimit()
     if depth > 100:
         sys.setrecursionlimit(max(old, 10 * len(text) + 20000))
@@ -108,8 +113,6 @@ def classify(line: bytes) -> tuple[str, Any]:
         return "invalid_json", None
     finally:
         sys.setrecursionlimit(old)
-    if deep:
-        return "too_deep", None
     if not isinstance(value, Obj):
         return "not_an_object", None
     return "row", value
@@ -184,6 +187,8 @@ class Oracle:
                 return DEC if len(v.lstrip("-")) <= 38 else STRING
             return DOUBLE if abs(float(v)) != float("inf") else STRING
         if isinstance(v, str):
+            return STRING
+        if len(path) > COLUMN_LEVELS:  # the column's value is level 1 (path of one key)
             return STRING
         if isinstance(v, Obj):
             keep, _ = _winners(v, top, self._cas(path))
@@ -314,15 +319,13 @@ def _expect(files: list[tuple[str, bytes]]) -> Expected:
 
 
 def norm_json(v: Any) -> Any:
-    """A parsed-with-hooks JSON value in comparable form: ints exact, finite floats as floats,
-    other literals as Decimal, objects as pair lists without null members (Arrow drops them)."""
+    """A parsed-with-hooks JSON value in comparable form: number literals as their text (``1.0`` is
+    not ``1``, ``1e400`` and big integers exact), objects as pair lists in source order (null
+    members and duplicate keys included): JSON text and rescued values are the source's, exactly."""
     if isinstance(v, Num):
-        if v.is_int:
-            return int(v)
-        f = float(v)
-        return f if abs(f) != float("inf") else Decimal(v)
+        return ("number", str(v))
     if isinstance(v, Obj):
-        return [(k, norm_json(x)) for k, x in v if x is not None]
+        return [(k, norm_json(x)) for k, x in v]
     if isinstance(v, list):
         return [norm_json(x) for x in v]
     return v

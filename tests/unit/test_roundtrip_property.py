@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conversion_harness import OPEN_RESCUE_DEFECT, convert_manifest, variant
+from tests.conversion_harness import convert_manifest, variant
 from tests.json_shapes_oracle import Expected, check, expect
 
 
@@ -79,7 +79,19 @@ OTHER_LINES = st.one_of(
             b"",
             b"  \t",
             b'{"a":' * 513 + b"1" + b"}" * 513,
+            b"[" * 513,
         ]
+    ),
+    # around the depth rules: a column holds 32 levels (the 33rd is JSON text), a line 512 levels
+    st.sampled_from([31, 32, 33, 34, 511]).flatmap(
+        lambda n: st.sampled_from(
+            [
+                b'{"d":' + b'{"a":' * (n - 1) + b'{"A":1,"a":2.50,"a":null}' + b"}" * (n - 1) + b"}",
+                b'{"d":' + b"[" * (n - 1) + b"[true,1.0]" + b"]" * (n - 1) + b"}",
+                b'{"d":' + b"[" * (n - 1) + b"[]" + b"]" * (n - 1) + b"}",
+                b'{"d":' + b"[" * n + b"]" * n + b', "D": 1}',
+            ]
+        )
     ),
 )
 LINES = st.lists(st.one_of(OBJECT_LINES, OBJECT_LINES, OTHER_LINES), min_size=0, max_size=8)
@@ -110,8 +122,6 @@ COMMON = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_
 # ---- properties ----------------------------------------------------------------------------------
 
 
-# Hypothesis may or may not draw a failing example in a short run, so these two are not strict.
-@pytest.mark.xfail(strict=False, reason=OPEN_RESCUE_DEFECT)
 @COMMON
 @given(files())
 def test_every_line_is_one_row_or_one_quarantine_record_with_the_documented_values(manifest):
@@ -149,7 +159,6 @@ def test_orjson_and_stdlib_parsers_give_the_same_verdicts_and_values(manifest):
     assert stdlib[0].to_pylist() == with_orjson[0].to_pylist()
 
 
-@pytest.mark.xfail(strict=False, reason=OPEN_RESCUE_DEFECT)
 @COMMON
 @given(OBJECT_LINES)
 def test_one_object_on_both_parsers_and_both_paths(line):
@@ -163,9 +172,6 @@ def test_one_object_on_both_parsers_and_both_paths(line):
 
 
 # ---- pinned examples (the property's oracle on known inputs) ---------------------------------------
-
-
-XFAIL_OPEN = pytest.mark.xfail(strict=True, reason=OPEN_RESCUE_DEFECT)
 
 
 @pytest.mark.parametrize(
@@ -182,6 +188,9 @@ XFAIL_OPEN = pytest.mark.xfail(strict=True, reason=OPEN_RESCUE_DEFECT)
         ([b'{"n": 1}', b'{"n": "a"}', b'{"n": {"b": 1}}'], "n", ["1", "a", '{"b":1}'], [None, None, None]),
         ([b'{"id": 1, "Id": 2}'], "id", [1], [{"/Id": 2}]),
         ([b'{"a": 1, "a": 2, "a": 3}'], "a", [3], [{"/a": 1, "/a#2": 2}]),
+        # the first casing seen is where a key FIRST appears, even when a later duplicate wins the value
+        ([b'{"id": null, "Id": 1, "id": 2}'], "id", [2], [{"/id": None, "/Id": 1}]),
+        ([b'{"id":null,"Id":null,"id":null}'], "id", [None], [{"/id": None}]),
         ([b'{"x": [1, "a", null]}'], "x", [["1", "a", None]], [None]),
         ([b'{"e": []}'], "e", [[]], [None]),
         ([b'{"o": {}}'], "o", ["{}"], [None]),
@@ -208,20 +217,21 @@ def test_pinned_shapes(lines_, column, values, rescued):
     ("line", "column", "value", "rescued_text"),
     [
         # a rescued number keeps its literal text; a rescued object keeps its keys in source order
-        pytest.param(
-            b'{"k": 1, "_source_file": {"a": 1.50}}', "k", 1, '{"/_source_file":{"a":1.50}}', marks=XFAIL_OPEN
-        ),
-        pytest.param(
-            b'{"k": 1, "_source_file": {"b": 1, "a": 2, "a": 3}}',
-            "k",
-            1,
-            '{"/_source_file":{"b":1,"a":2,"a":3}}',
-            marks=XFAIL_OPEN,
-        ),
+        (b'{"k": 1, "_source_file": {"a": 1.50}}', "k", 1, '{"/_source_file":{"a":1.50}}'),
+        (b'{"k": 1, "_source_file": {"b": 1, "a": 2, "a": 3}}', "k", 1, '{"/_source_file":{"b":1,"a":2,"a":3}}'),
         # a rescued mixed array keeps its values' JSON types
-        pytest.param(b'{"A": null, "a": [false, 0]}', "A", None, '{"/a":[false,0]}', marks=XFAIL_OPEN),
+        (b'{"A": null, "a": [false, 0]}', "A", None, '{"/a":[false,0]}'),
         # JSON text of an object holds the source values, not their string conversions
-        pytest.param(b'{"Id": {"\\t": [{"x": "s"}, 1]}}', "Id", '{"\\t":[{"x":"s"},1]}', None, marks=XFAIL_OPEN),
+        (b'{"Id": {"\\t": [{"x": "s"}, 1]}}', "Id", '{"\\t":[{"x":"s"},1]}', None),
+        # number literals keep their text: 1.0 is not 1, 1e400 and integers beyond int64 stay exact, -0 stays -0
+        (
+            b'{"A": 0, "a": [1.0, 1, 1e400, 123456789012345678901234567890, -0, 2.50E+3]}',
+            "A",
+            0,
+            '{"/a":[1.0,1,1e400,123456789012345678901234567890,-0,2.50E+3]}',
+        ),
+        # an object stored as JSON text keeps its null members and its duplicate keys in source order
+        (b'{"Id": {"\\t": {"z": null, "z": 1.0}, "\\t": null}}', "Id", '{"\\t":{"z":null,"z":1.0},"\\t":null}', None),
         # a row whose only keys are rescued is still a row
         (b'{"_source_file": 1}', None, None, '{"/_source_file":1}'),
     ],
@@ -234,6 +244,26 @@ def test_pinned_text_and_rescue_exactness(line, column, value, rescued_text):
         if column is not None:
             assert table.column(column).to_pylist() == [value], f"slow={slow}"
         assert table.column("_rescued_data").to_pylist() == [rescued_text], f"slow={slow}"
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_text_and_rescue_across_files_come_from_the_source(slow):
+    # GIVEN files converted on their own (the first on Arrow's fast path) whose fields the manifest's
+    # schema turns into JSON text (a conflict across files) or rescues (another casing, first seen earlier)
+    manifest = [
+        ("s3://in/f0.ndjson", b'{"id": 1, "n": {"x": 1.50, "b": [true, false], "z": null}}'),
+        ("s3://in/f1.ndjson", b'{"n": "text", "Id": [false, 1e400, 2.0], "m": 12345678901234567890123}'),
+        ("s3://in/f2.ndjson", b'{"m": 1.25}'),
+    ]
+    # WHEN the manifest converts
+    with variant(slow=slow):
+        table, bad = convert_manifest(manifest)
+    # THEN the text and the rescued values are the source's, literally
+    assert not bad
+    assert table.column("n").to_pylist() == ['{"x":1.50,"b":[true,false],"z":null}', "text", None]
+    assert table.column("m").to_pylist() == [None, "12345678901234567890123", "1.25"]
+    assert table.column("_rescued_data").to_pylist() == [None, '{"/Id":[false,1e400,2.0]}', None]
+    assert_matches(expect(manifest), table, bad)
 
 
 def test_booleans_stay_boolean_across_files():

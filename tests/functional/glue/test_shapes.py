@@ -15,27 +15,21 @@ import pyarrow.parquet as pq
 import pytest
 
 from glue.job import JobArgs, run_job
-from tests.conversion_harness import OPEN_DEPTH_DEFECT, convert_manifest, variant
+from tests.conversion_harness import convert_manifest, variant
 from tests.functional.glue.conftest import read_quarantine
 from tests.functional.glue.engines import open_everywhere
 from tests.json_shapes_oracle import check, expect
 
 SHAPES = Path(__file__).resolve().parents[2] / "data" / "shapes"
 EXPECTED: dict[str, dict] = json.loads((SHAPES / "expected.json").read_text("utf-8"))
-DEEP_TEXT = "deep_40.ndjson"  # values beyond 32 levels become JSON text: checked by reconstruction below
+DEEP_TEXT = "deep_40.ndjson"  # values beyond 32 levels become JSON text: also checked by reconstruction below
 
 
 def _counts(want: dict) -> dict[str, int]:
     return {"lines": want["lines"], "blank": want["blank"], "rows": want["valid"], "quarantined": want["bad"]}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=OPEN_DEPTH_DEFECT)) if n == "deep_512.ndjson" else n
-        for n in sorted(EXPECTED)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_shape_file_on_both_paths(name):
     manifest = [(f"s3://in/{name}", (SHAPES / name).read_bytes())]
     exp = expect(manifest)
@@ -45,9 +39,8 @@ def test_each_shape_file_on_both_paths(name):
         with variant(slow=slow):
             table, bad = convert_manifest(manifest)
         assert (table.num_rows, len(bad)) == (EXPECTED[name]["valid"], EXPECTED[name]["bad"]), f"slow={slow}"
-        if name != DEEP_TEXT:
-            problems = check(exp, table, bad)
-            assert not problems, f"slow={slow}:\n" + "\n".join(problems[:10])
+        problems = check(exp, table, bad)
+        assert not problems, f"slow={slow}:\n" + "\n".join(problems[:10])
         tables.append(table)
     assert tables[0].to_pylist() == tables[1].to_pylist(), "fast and slow paths differ"
 
@@ -60,17 +53,22 @@ def _depth(t: pa.DataType) -> int:
     return 0
 
 
-def test_values_beyond_32_levels_are_json_text_that_rebuilds_the_source():
-    # GIVEN a 40-level object
-    line = (SHAPES / DEEP_TEXT).read_bytes().strip()
-    table, bad = convert_manifest([("s3://in/deep.ndjson", line)])
+@pytest.mark.parametrize("source_name", [DEEP_TEXT, "deep_512.ndjson"])
+@pytest.mark.parametrize("slow", [False, True])
+def test_values_beyond_32_levels_are_json_text_that_rebuilds_the_source(source_name, slow):
+    # GIVEN a 40-level (or 512-level) object
+    line = (SHAPES / source_name).read_bytes().splitlines()[0]
+    with variant(slow=slow):
+        table, bad = convert_manifest([("s3://in/deep.ndjson", line)])
     assert not bad and table.num_rows == 1
-    # THEN the column is at most 32 levels deep, and text at the cut parses back to the source subtree
-    assert _depth(table.schema.field("d").type) <= 32
+    # THEN the column holds exactly 32 levels (its value is level 1), and the object at level 33 is
+    # JSON text that is the source subtree, character for character
+    assert _depth(table.schema.field("d").type) == 32
     value, source, levels = table.column("d").to_pylist()[0], json.loads(line)["d"], 0
     while isinstance(value, dict):
         value, source, levels = value["a"], source["a"], levels + 1
-    assert isinstance(value, str) and json.loads(value) == source and 28 <= levels <= 32
+    assert levels == 32 and isinstance(value, str)
+    assert value == json.dumps(source, separators=(",", ":"))
 
 
 def _generated(tmp_path: Path) -> list[Path]:
@@ -81,7 +79,6 @@ def _generated(tmp_path: Path) -> list[Path]:
     return [wide, big]
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN_DEPTH_DEFECT)
 @pytest.mark.spark
 @pytest.mark.slow
 def test_all_shapes_through_run_job_open_in_spark_duckdb_pyarrow(spark, tmp_path):
@@ -101,7 +98,8 @@ def test_all_shapes_through_run_job_open_in_spark_duckdb_pyarrow(spark, tmp_path
     assert got == exp.counts
     folder = ("dt=2024-05-01", "manifest=m-shapes")
     parts = sorted(tmp_path.joinpath("o", *folder).glob("*.parquet"))
-    table = pa.concat_tables([pq.read_table(p) for p in parts])
+    # partitioning=None: the folder's dt=/manifest= names are not data columns of the check
+    table = pa.concat_tables([pq.read_table(p, partitioning=None) for p in parts])
     problems = check(exp, table, read_quarantine(tmp_path.joinpath("q", *folder)))
     assert not problems, "\n".join(problems[:15])
     # AND every Parquet file opens in Spark, DuckDB and pyarrow
