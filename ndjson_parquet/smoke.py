@@ -62,25 +62,38 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
         delay = min(delay * 2, 15.0)
 
 
-def simulate(stage: str) -> list[str]:
-    """Calls of the static map that IAM's simulator denies for the stack's roles (states, glue,
-    events); [] when all are allowed. AWS only: moto has no policy simulator."""
+def stage_roles(stage: str, cfn: Any, iam: Any, lam: Any) -> list[tuple[str, str]]:
+    """(role of the static map, role ARN) for every role the stage runs with: the stack's
+    Step Functions, Glue and EventBridge roles, and each Chalice function's own role (one per
+    function, checked against its family's calls)."""
+    from ndjson_parquet.iam.policies import TEMPLATE_ROLES
+    from ndjson_parquet.infra_template import FUNCTION_FAMILIES, function_name, stack_name
+
+    out: list[tuple[str, str]] = []
+    for role, logical in TEMPLATE_ROLES.items():
+        detail = cfn.describe_stack_resource(StackName=stack_name(stage), LogicalResourceId=logical)
+        out.append((role, iam.get_role(RoleName=detail["StackResourceDetail"]["PhysicalResourceId"])["Role"]["Arn"]))
+    for family, functions in FUNCTION_FAMILIES.items():
+        for fn in functions:
+            out.append((family, lam.get_function_configuration(FunctionName=function_name(stage, fn))["Role"]))
+    return out
+
+
+def simulate(stage: str, clients: dict[str, Any] | None = None) -> list[str]:
+    """Calls of the static map that IAM's policy simulator denies to the stage's roles; [] when
+    all are allowed. AWS only: moto has no policy simulator. ``clients`` (tests): cloudformation,
+    iam, lambda and sts clients to use instead of boto3's defaults."""
     import boto3
 
     from ndjson_parquet.iam import resources as r
     from ndjson_parquet.iam.callmap import calls_of
-    from ndjson_parquet.iam.policies import TEMPLATE_ROLES
-    from ndjson_parquet.infra_template import stack_name
 
-    cfn, iam = boto3.client("cloudformation"), boto3.client("iam")
-    account = boto3.client("sts").get_caller_identity()["Account"]
-    region = boto3.session.Session().region_name or "us-east-1"
+    c = clients or {n: boto3.client(n) for n in ("cloudformation", "iam", "lambda", "sts")}
+    iam = c["iam"]
+    account = c["sts"].get_caller_identity()["Account"]
+    region = c["lambda"].meta.region_name  # a regional client: the stage's region
     denied: list[str] = []
-    for role, logical in TEMPLATE_ROLES.items():
-        name = cfn.describe_stack_resource(StackName=stack_name(stage), LogicalResourceId=logical)[
-            "StackResourceDetail"
-        ]["PhysicalResourceId"]
-        role_arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    for role, role_arn in stage_roles(stage, c["cloudformation"], iam, c["lambda"]):
         for call in calls_of(role):
             if call.context or call.service in ("kms", "ec2"):  # keyed by alias / VPC only: not simulated
                 continue
@@ -91,7 +104,7 @@ def simulate(stage: str) -> list[str]:
                 PolicySourceArn=role_arn, ActionNames=[call.iam_action], ResourceArns=[resource]
             )["EvaluationResults"][0]
             if result["EvalDecision"] != "allowed":
-                denied.append(f"{role}: {call.iam_action} on {resource} ({call.why})")
+                denied.append(f"{role} ({role_arn.rsplit('/', 1)[-1]}): {call.iam_action} on {resource} ({call.why})")
     return denied
 
 
