@@ -161,16 +161,9 @@ class WorkflowStore:
     # --- FILE ----------------------------------------------------------------------------
     def iter_claimed_file_pages(self, manifest_id: str, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
         """Pages of the FILE items a manifest claims (status key ``claimed#<manifest_id>``)."""
-        for items in raw_pages(
-            self.client.get_paginator("query"),
-            page_size,
-            TableName=self.table,
-            IndexName=keys.STATUS_INDEX,
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues=to_item({":pk": keys.claimed_status_key(manifest_id)}),
-        ):
-            if items:
-                yield [from_item(i) for i in items]
+        for page in self._index_pages(keys.claimed_status_key(manifest_id), page_size):
+            if page:
+                yield page
 
     def scan_index_pages(
         self, page_size: int = 500, filter_prefix: str | None = None
@@ -307,6 +300,11 @@ class WorkflowStore:
         }
 
     def _query_index(self, pk: str, page_size: int) -> Iterator[dict[str, Any]]:
+        for page in self._index_pages(pk, page_size):
+            yield from page
+
+    def _index_pages(self, pk: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of the status index under one key, decoded; empty pages included."""
         for items in raw_pages(
             self.client.get_paginator("query"),
             page_size,
@@ -315,5 +313,4 @@ class WorkflowStore:
             KeyConditionExpression="gsi1pk = :pk",
             ExpressionAttributeValues=to_item({":pk": pk}),
         ):
-            for item in items:
-                yield from_item(item)
+            yield [from_item(i) for i in items]
