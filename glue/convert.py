@@ -14,13 +14,16 @@ import io
 import json
 import time
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from glue.blocks import InvalidGzip, ObjectReader, iter_blocks, text_chunks
 from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine
+from glue.parts import StagedPart, TaskParts
 from glue.rescue import MANIFEST_ID, MAX_COLUMN_DEPTH, PROVENANCE, RESCUED, RESERVED, SOURCE_FILE, SOURCE_LINE, fit_row
 from glue.schema import (
     Mismatch,
@@ -28,12 +31,10 @@ from glue.schema import (
     conform_table,
     has_type,
     infer_row_schema,
-    sorted_schema,
-    storable_schema,
     type_depth,
     unify_schemas,
 )
-from glue.storage import S3Config, Storage, join
+from glue.storage import S3Config, Storage
 
 __all__ = ["MANIFEST_ID", "PROVENANCE", "RESCUED", "SOURCE_FILE", "SOURCE_LINE"]
 RESCUED_FIELD = pa.field(RESCUED, pa.string())
@@ -56,6 +57,7 @@ class TaskSpec:
     compression: str
     schema: pa.Schema | None  # explicit schema (data fields only); None: infer
     s3: S3Config
+    target_file_mb: float = 128.0  # a data part rolls over to the next once it reaches this size
 
 
 @dataclass
@@ -78,8 +80,9 @@ class TaskResult:
     # Each file's data fields in first-seen order, aligned with ``files``: the manifest decides
     # the case policy from these in manifest order, whatever task a file ran in.
     file_schemas: list[pa.Schema] = field(default_factory=list)
-    schema: pa.Schema | None = None  # data fields as written (inferred mode: before the manifest unifies)
-    data_file: str | None = None
+    # Staged data parts in write order, each with its data fields as written (inferred mode: before
+    # the manifest unifies); several when the task's output passed TARGET_FILE_MB or changed schema.
+    parts: list[StagedPart] = field(default_factory=list)
     quarantine_file: str | None = None
     rows: int = 0
     seconds: float = 0.0
@@ -182,13 +185,28 @@ def convert_bytes(
     try:
         data = decompress(raw, uri)
     except ValueError as exc:
-        counts = FileCounts(uri=uri, lines=1, blank=0, bytes=len(raw))
-        counts.quarantined = 1
-        record = quarantine(1, f"invalid_gzip: {exc}; the whole object is set aside", b"")
-        empty = with_provenance(schema or pa.schema([])).empty_table()
-        return empty, [record], counts
-    parsed = parse_lines(data)
-    counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank, bytes=len(raw))
+        table, record, counts = _invalid_gzip(uri, schema, exc)
+        counts.bytes = len(raw)
+        return table, [record], counts
+    table, bad, counts = convert_lines(uri, data, schema, manifest_id)
+    counts.bytes = len(raw)
+    return table, bad, counts
+
+
+def _invalid_gzip(uri: str, schema: pa.Schema | None, exc: Exception) -> tuple[pa.Table, QuarantinedLine, FileCounts]:
+    counts = FileCounts(uri=uri, lines=1, blank=0)
+    counts.quarantined = 1
+    record = quarantine(1, f"invalid_gzip: {exc}; the whole object is set aside", b"")
+    return with_provenance(schema or pa.schema([])).empty_table(), record, counts
+
+
+def convert_lines(
+    uri: str, data: bytes, schema: pa.Schema | None, manifest_id: str, first_line: int = 1, bom: bool = True
+) -> tuple[pa.Table, list[QuarantinedLine], FileCounts]:
+    """Rows and quarantined lines of text holding whole lines: a whole file, or one block of it
+    (``first_line``: number of its first line; ``bom``: it starts the file). ``bytes`` is left 0."""
+    parsed = parse_lines(data, first_line=first_line, bom=bom)
+    counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank)
     lines, numbers = parsed.valid, parsed.valid_line_numbers
     bad = list(parsed.quarantined)
     if not lines:
@@ -211,6 +229,44 @@ def convert_bytes(
     counts.rows = n
     counts.quarantined = len(bad)
     return table, bad, counts
+
+
+def convert_stream(
+    uri: str, stream: BinaryIO, schema: pa.Schema | None, manifest_id: str, parts: TaskParts
+) -> tuple[FileCounts, pa.Schema]:
+    """Convert one object block by block (glue/blocks.py) into ``parts``: the task's memory stays
+    a small multiple of BLOCK_BYTES whatever the object's size. Returns the file's counts and its
+    data fields in first-seen order (one block: exactly ``convert_bytes``'s).
+
+    A ``.gz`` that stops inflating before its first block is complete is set aside whole, as by
+    ``convert_bytes``. One that breaks later keeps the rows of the blocks already converted and
+    sets the rest aside as ONE quarantine record numbered after the last line converted."""
+    reader = ObjectReader(stream)
+    counts = FileCounts(uri=uri)
+    schemas: list[pa.Schema] = []
+    try:
+        for block in iter_blocks(text_chunks(reader, uri)):
+            table, bad, got = convert_lines(uri, block.data, schema, manifest_id, block.first_line, block.first)
+            del block
+            counts.lines += got.lines
+            counts.rows += got.rows
+            counts.quarantined += got.quarantined
+            counts.blank += got.blank
+            schemas.append(data_fields(table.schema))
+            parts.add(table, [(uri, q) for q in bad])
+    except InvalidGzip as exc:
+        if not schemas:
+            table, record, counts = _invalid_gzip(uri, schema, exc)
+            schemas.append(data_fields(table.schema))
+            parts.add(table, [(uri, record)])
+        else:
+            n = counts.lines + 1
+            reason = f"invalid_gzip: {exc}; the rest of the object from line {n} is set aside"
+            parts.add(with_provenance(schema or pa.schema([])).empty_table(), [(uri, quarantine(n, reason, b""))])
+            counts.lines += 1
+            counts.quarantined += 1
+    counts.bytes = reader.bytes
+    return counts, schemas[0] if len(schemas) == 1 else unify_schemas(schemas)
 
 
 def data_fields(schema: pa.Schema) -> pa.Schema:
@@ -261,36 +317,23 @@ def quarantine_jsonl(records: list[tuple[str, QuarantinedLine]], manifest_id: st
 
 
 def run_task(spec: TaskSpec) -> TaskResult:
-    """Convert a group of files into at most one data part and one quarantine part (staged)."""
+    """Convert a group of files, each streamed block by block, into staged data parts (rolling at
+    TARGET_FILE_MB, glue/parts.py) and at most one quarantine part."""
     started = time.perf_counter()
     storage = Storage(spec.s3)
     result = TaskResult(index=spec.index)
-    tables: list[pa.Table] = []
-    bad: list[tuple[str, QuarantinedLine]] = []
-    for uri, version in zip(spec.files, spec.versions, strict=True):
-        raw = storage.read_bytes(uri, version)
-        table, quarantined, counts = convert_bytes(uri, raw, spec.schema, spec.manifest_id)
-        tables.append(table)
-        bad.extend((uri, q) for q in quarantined)
-        result.files.append(counts)
-        result.file_schemas.append(data_fields(table.schema))
-    if spec.schema is not None:
-        target = with_provenance(spec.schema)
-    else:
-        target = with_provenance(sorted_schema(unify_schemas(result.file_schemas)))
-    table = pa.concat_tables([conform_table(t, target) for t in tables]) if tables else target.empty_table()
-    result.schema = data_fields(target)
-    result.rows = table.num_rows
-    if table.num_rows:
-        if storable_schema(target) == target:
-            result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.parquet")
-            storage.write_bytes(result.data_file, parquet_bytes(table, spec.compression))
-        else:  # null / empty-struct types: Parquet cannot hold them until the manifest's schema is known
-            result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.arrow")
-            storage.write_bytes(result.data_file, ipc_bytes(table))
-    if bad:
-        result.quarantine_file = join(spec.quarantine_dir, f"part-{spec.index:05d}.jsonl")
-        storage.write_bytes(result.quarantine_file, quarantine_jsonl(bad, spec.manifest_id))
+    target_bytes = int(spec.target_file_mb * 1024 * 1024)
+    codec = COMPRESSIONS[spec.compression]
+    args = (spec.index, spec.data_dir, spec.quarantine_dir, codec, spec.manifest_id, spec.schema, target_bytes)
+    with TaskParts(storage, *args) as parts:
+        for uri, version in zip(spec.files, spec.versions, strict=True):
+            with storage.open_stream(uri, version) as stream:
+                counts, file_schema = convert_stream(uri, stream, spec.schema, spec.manifest_id, parts)
+            result.files.append(counts)
+            result.file_schemas.append(file_schema)
+    result.parts = parts.parts
+    result.quarantine_file = parts.quarantine_file
+    result.rows = parts.rows
     result.seconds = time.perf_counter() - started
     return result
 

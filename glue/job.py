@@ -103,7 +103,8 @@ class RunSummary:
 
 
 def plan_tasks(sizes: list[tuple[str, int]], target_bytes: int, min_tasks: int) -> list[list[str]]:
-    """Group files into tasks by bytes (one Parquet part per task): enough tasks to keep every core
+    """Group files into tasks by bytes (one Parquet part per task, more when a task's output passes
+    TARGET_FILE_MB or changes schema mid-way, see glue/parts.py): enough tasks to keep every core
     busy, no more than the bytes call for. Largest first onto the lightest task (LPT), stable."""
     if not sizes:
         return []
@@ -186,7 +187,18 @@ def run_job(spark: Any, args: JobArgs) -> RunSummary:
     groups = plan_tasks(sizes, target_bytes, sc.defaultParallelism)
     versions = {f.uri: f.version_id for f in manifest.files}
     specs = [
-        TaskSpec(i, tuple(g), tuple(versions[u] for u in g), mid, data_stage, q_stage, compression, schema, s3)
+        TaskSpec(
+            i,
+            tuple(g),
+            tuple(versions[u] for u in g),
+            mid,
+            data_stage,
+            q_stage,
+            compression,
+            schema,
+            s3,
+            target_file_mb=args.target_file_mb,
+        )
         for i, g in enumerate(groups)
     ]
     committed = False
@@ -207,9 +219,10 @@ def run_job(spark: Any, args: JobArgs) -> RunSummary:
             final = schema
         target = with_provenance(final)
         redo = [
-            ConformSpec(r.data_file, target, compression, s3)
+            ConformSpec(p.uri, target, compression, s3)
             for r in results
-            if r.data_file and (r.data_file.endswith(".arrow") or r.schema != data_fields(target))
+            for p in r.parts
+            if p.uri.endswith(".arrow") or p.schema != data_fields(target)
         ]
         if redo:
             sc.parallelize(redo, len(redo)).map(run_conform).collect()
@@ -239,7 +252,7 @@ def run_job(spark: Any, args: JobArgs) -> RunSummary:
         compression=compression,
         output_path=data_final,
         quarantine_path=q_final,
-        data_files=sum(1 for r in results if r.data_file),
+        data_files=sum(len(r.parts) for r in results),
         tasks=len(specs),
         input_bytes=sum(s for _, s in sizes),
         output_bytes=out_bytes,
