@@ -58,6 +58,9 @@ class TaskSpec:
     schema: pa.Schema | None  # explicit schema (data fields only); None: infer
     s3: S3Config
     target_file_mb: float = 128.0  # a data part rolls over to the next once it reaches this size
+    # Set by the driver so every worker uses the same sizes (0: glue.blocks / glue.parts defaults).
+    block_bytes: int = 0
+    flush_bytes: int = 0
 
 
 @dataclass
@@ -232,7 +235,7 @@ def convert_lines(
 
 
 def convert_stream(
-    uri: str, stream: BinaryIO, schema: pa.Schema | None, manifest_id: str, parts: TaskParts
+    uri: str, stream: BinaryIO, schema: pa.Schema | None, manifest_id: str, parts: TaskParts, block_bytes: int = 0
 ) -> tuple[FileCounts, pa.Schema]:
     """Convert one object block by block (glue/blocks.py) into ``parts``: the task's memory stays
     a small multiple of BLOCK_BYTES whatever the object's size. Returns the file's counts and its
@@ -245,7 +248,7 @@ def convert_stream(
     counts = FileCounts(uri=uri)
     schemas: list[pa.Schema] = []
     try:
-        for block in iter_blocks(text_chunks(reader, uri)):
+        for block in iter_blocks(text_chunks(reader, uri), block_bytes or None):
             table, bad, got = convert_lines(uri, block.data, schema, manifest_id, block.first_line, block.first)
             del block
             counts.lines += got.lines
@@ -325,10 +328,12 @@ def run_task(spec: TaskSpec) -> TaskResult:
     target_bytes = int(spec.target_file_mb * 1024 * 1024)
     codec = COMPRESSIONS[spec.compression]
     args = (spec.index, spec.data_dir, spec.quarantine_dir, codec, spec.manifest_id, spec.schema, target_bytes)
-    with TaskParts(storage, *args) as parts:
+    with TaskParts(storage, *args, flush_bytes=spec.flush_bytes or None) as parts:
         for uri, version in zip(spec.files, spec.versions, strict=True):
             with storage.open_stream(uri, version) as stream:
-                counts, file_schema = convert_stream(uri, stream, spec.schema, spec.manifest_id, parts)
+                counts, file_schema = convert_stream(
+                    uri, stream, spec.schema, spec.manifest_id, parts, block_bytes=spec.block_bytes
+                )
             result.files.append(counts)
             result.file_schemas.append(file_schema)
     result.parts = parts.parts

@@ -25,6 +25,8 @@ from typing import Any
 import pyarrow as pa
 
 from chalicelib.manifest import Manifest
+from glue import blocks as glue_blocks
+from glue import parts as glue_parts
 from glue.convert import (
     COMPRESSIONS,
     ConformSpec,
@@ -198,6 +200,8 @@ def run_job(spark: Any, args: JobArgs) -> RunSummary:
             schema,
             s3,
             target_file_mb=args.target_file_mb,
+            block_bytes=glue_blocks.BLOCK_BYTES,
+            flush_bytes=glue_parts.FLUSH_BYTES,
         )
         for i, g in enumerate(groups)
     ]

@@ -87,13 +87,13 @@ class TaskParts:
         manifest_id: str,
         schema: pa.Schema | None,
         target_bytes: int,
-        flush_bytes: int = FLUSH_BYTES,
+        flush_bytes: int | None = None,
     ) -> None:
         self.storage = storage
         self.index = index
         self.data_dir, self.quarantine_dir = data_dir, quarantine_dir
         self.compression, self.manifest_id, self.schema = compression, manifest_id, schema
-        self.target_bytes, self.flush_bytes = max(int(target_bytes), 1), flush_bytes
+        self.target_bytes, self.flush_bytes = max(int(target_bytes), 1), flush_bytes or FLUSH_BYTES
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
         self.open: _OpenPart | None = None
