@@ -222,7 +222,9 @@ def loads_strict(line: bytes, use_orjson: bool = _ORJSON) -> dict:
         except BadLine:
             raise
         except ValueError as exc:
-            first = exc
+            # Without its traceback: that frame holds ``first``, and the cycle would keep this
+            # frame and its callers' (the whole block of lines, its table) until a full collection.
+            first = exc.with_traceback(None)
         # orjson refuses numbers beyond a double's range, which RFC 8259 allows: the standard
         # library is the arbiter for every line orjson refuses, so both parsers agree.
         try:
