@@ -102,6 +102,8 @@ class TaskParts:
         self.quarantine_file: str | None = None
         self._q_scratch: Path | None = None
         self._q_sink: Any = None
+        self._flushes = 0
+        self._mark: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     # ------------------------------------------------------------------ input
 
@@ -112,6 +114,25 @@ class TaskParts:
         self.pending_bytes += table.nbytes
         if self.pending_bytes >= self.flush_bytes:
             self.flush()
+
+    def begin_file(self) -> None:
+        """Mark where one file's output starts (see ``discard_file``)."""
+        qpos = self._q_sink.tell() if self._q_sink is not None else 0
+        self._mark = (len(self.pending), self.pending_bytes, qpos, self._flushes)
+
+    def discard_file(self) -> bool:
+        """Drop what was added since ``begin_file`` (a file set aside whole after its conversion
+        failed). False when some of it was already written (the file passed FLUSH_BYTES): the
+        caller must then fail the task, as a failed task always did."""
+        n, nbytes, qpos, flushes = self._mark
+        if flushes != self._flushes:
+            return False
+        del self.pending[n:]
+        self.pending_bytes = nbytes
+        if self._q_sink is not None:
+            self._q_sink.seek(qpos)
+            self._q_sink.truncate()
+        return True
 
     def _quarantine(self, bad: list[tuple[str, Any]]) -> None:
         from glue.convert import quarantine_jsonl
@@ -142,6 +163,7 @@ class TaskParts:
         from glue.schema import conform_table, storable_schema
 
         tables, self.pending, self.pending_bytes = self.pending, [], 0
+        self._flushes += 1
         if not sum(t.num_rows for t in tables):
             return
         target = self._target(tables)
@@ -174,10 +196,15 @@ class TaskParts:
         self.flush()
         self._close_open()
         if self._q_sink is not None:
+            empty = self._q_sink.tell() == 0  # every record discarded with its file
             self._q_sink.close()
             self._q_sink = None
             assert self._q_scratch is not None and self.quarantine_file is not None
-            self.storage.put_file(self._q_scratch, self.quarantine_file)
+            if empty:
+                self._q_scratch.unlink(missing_ok=True)
+                self.quarantine_file = None
+            else:
+                self.storage.put_file(self._q_scratch, self.quarantine_file)
 
     def abort(self) -> None:
         """Drop what is not stored yet (scratch files); stored parts are in the task's staging

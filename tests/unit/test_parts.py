@@ -92,3 +92,26 @@ def test_nothing_is_stored_when_the_task_fails(tmp_path):
     except RuntimeError:
         pass
     assert not list((tmp_path / "d").glob("*")) and not list((tmp_path / "q").glob("*"))
+
+
+def test_a_file_is_discarded_whole_until_its_rows_are_written(tmp_path):
+    # What a per-file error guard needs: drop a failed file's rows and records, keep its neighbours'.
+    bad = [("f", QuarantinedLine(1, "invalid_json: x", "x", False))]
+    with _writer(tmp_path) as parts:
+        parts.begin_file()
+        parts.add(_block(0, 5), bad)
+        parts.begin_file()
+        parts.add(_block(1, 7), bad)
+        parts.add(_block(2, 7), [])
+        assert parts.discard_file()
+    assert [p.rows for p in parts.parts] == [5]
+    assert len((tmp_path / "q" / "part-00003.jsonl").read_text().splitlines()) == 1
+    with _writer(tmp_path / "2", flush_bytes=1) as parts:
+        parts.begin_file()
+        parts.add(_block(0, 5), bad)
+        assert not parts.discard_file()  # already written: the task must fail instead
+    with _writer(tmp_path / "3") as parts:
+        parts.begin_file()
+        parts.add(_block(0, 5), bad)
+        assert parts.discard_file()
+    assert parts.parts == [] and parts.quarantine_file is None and not list((tmp_path / "3").rglob("*.*"))
