@@ -268,6 +268,8 @@ def convert_stream(
             parts.add(with_provenance(schema or pa.schema([])).empty_table(), [(uri, quarantine(n, reason, b""))])
             counts.lines += 1
             counts.quarantined += 1
+        for _ in reader:  # ``bytes`` is the object's size, as for every other file
+            pass
     counts.bytes = reader.bytes
     return counts, schemas[0] if len(schemas) == 1 else unify_schemas(schemas)
 

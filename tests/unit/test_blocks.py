@@ -173,10 +173,10 @@ def test_gzip_broken_after_the_first_block_keeps_earlier_rows(tmp_path, monkeypa
     text = b"".join(b'{"i": %d}\n' % i for i in range(1, 5001))
     raw = gzip.compress(text)[:-20]
     table, bad, counts = _stream(tmp_path, "f.gz", raw, 0.005, monkeypatch)
-    assert counts.reconciles() and counts.quarantined == 1 and counts.rows > 0
+    assert counts.reconciles() and counts.quarantined == 1 and counts.rows > 0 and counts.bytes == len(raw)
     assert bad[0]["line_number"] == counts.rows + 1 == counts.lines
     assert bad[0]["reason"].startswith("invalid_gzip:") and "the rest of the object" in bad[0]["reason"]
     # broken before a first block is complete: set aside whole, exactly as convert_bytes does
     table, bad, counts = _stream(tmp_path / "small", "g.gz", raw, 32, monkeypatch)
-    assert table is None and (counts.lines, counts.quarantined) == (1, 1)
+    assert table is None and (counts.lines, counts.quarantined, counts.bytes) == (1, 1, len(raw))
     assert bad[0]["line_number"] == 1 and "the whole object is set aside" in bad[0]["reason"]
