@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -22,7 +23,9 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from glue import isolation
+from glue.blocks import InvalidGzip, ObjectReader, iter_blocks, text_chunks
 from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine, split_lines
+from glue.parts import StagedPart, TaskParts
 from glue.rescue import MANIFEST_ID, MAX_COLUMN_DEPTH, PROVENANCE, RESCUED, RESERVED, SOURCE_FILE, SOURCE_LINE, fit_row
 from glue.schema import (
     Mismatch,
@@ -30,12 +33,10 @@ from glue.schema import (
     conform_table,
     has_type,
     infer_row_schema,
-    sorted_schema,
-    storable_schema,
     type_depth,
     unify_schemas,
 )
-from glue.storage import S3Config, Storage, join
+from glue.storage import S3Config, Storage
 
 __all__ = ["MANIFEST_ID", "PROVENANCE", "RESCUED", "SOURCE_FILE", "SOURCE_LINE"]
 RESCUED_FIELD = pa.field(RESCUED, pa.string())
@@ -59,6 +60,10 @@ class TaskSpec:
     schema: pa.Schema | None  # explicit schema (data fields only); None: infer
     s3: S3Config
     inject: isolation.InjectedFault | None = None  # tests only (glue/isolation.py INJECT)
+    target_file_mb: float = 128.0  # a data part rolls over to the next once it reaches this size
+    # Set by the driver so every worker uses the same sizes (0: glue.blocks / glue.parts defaults).
+    block_bytes: int = 0
+    flush_bytes: int = 0
 
 
 @dataclass
@@ -84,8 +89,9 @@ class TaskResult:
     # Each file's data fields in first-seen order, aligned with ``files``: the manifest decides
     # the case policy from these in manifest order, whatever task a file ran in.
     file_schemas: list[pa.Schema] = field(default_factory=list)
-    schema: pa.Schema | None = None  # data fields as written (inferred mode: before the manifest unifies)
-    data_file: str | None = None
+    # Staged data parts in write order, each with its data fields as written (inferred mode: before
+    # the manifest unifies); several when the task's output passed TARGET_FILE_MB or changed schema.
+    parts: list[StagedPart] = field(default_factory=list)
     quarantine_file: str | None = None
     rows: int = 0
     seconds: float = 0.0
@@ -191,8 +197,18 @@ def convert_bytes(
         data = decompress(raw, uri)
     except ValueError as exc:
         return set_aside(uri, len(raw), f"invalid_gzip: {exc}; the whole object is set aside", schema)
-    parsed = parse_lines(data)
-    counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank, bytes=len(raw))
+    table, bad, counts = convert_lines(uri, data, schema, manifest_id)
+    counts.bytes = len(raw)
+    return table, bad, counts
+
+
+def convert_lines(
+    uri: str, data: bytes, schema: pa.Schema | None, manifest_id: str, first_line: int = 1, bom: bool = True
+) -> tuple[pa.Table, list[QuarantinedLine], FileCounts]:
+    """Rows and quarantined lines of text holding whole lines: a whole file, or one block of it
+    (``first_line``: number of its first line; ``bom``: it starts the file). ``bytes`` is left 0."""
+    parsed = parse_lines(data, first_line=first_line, bom=bom)
+    counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank)
     lines, numbers = parsed.valid, parsed.valid_line_numbers
     bad = list(parsed.quarantined)
     if not lines:
@@ -242,6 +258,54 @@ class SourceLines:
         return lines[number - 1]
 
 
+def convert_stream(
+    uri: str,
+    stream: BinaryIO,
+    schema: pa.Schema | None,
+    manifest_id: str,
+    parts: TaskParts,
+    block_bytes: int = 0,
+    inject: isolation.InjectedFault | None = None,
+) -> tuple[FileCounts, pa.Schema]:
+    """Convert one object block by block (glue/blocks.py) into ``parts``: the task's memory stays
+    a small multiple of BLOCK_BYTES whatever the object's size. Returns the file's counts and its
+    data fields in first-seen order (one block: exactly ``convert_bytes``'s).
+
+    A ``.gz`` that stops inflating before its first block is complete is set aside whole, as by
+    ``convert_bytes``. One that breaks later keeps the rows of the blocks already converted and
+    sets the rest aside as ONE quarantine record numbered after the last line converted."""
+    reader = ObjectReader(stream)
+    counts = FileCounts(uri=uri)
+    schemas: list[pa.Schema] = []
+    try:
+        for block in iter_blocks(text_chunks(reader, uri), block_bytes or None):
+            if inject is not None:  # tests only: glue/isolation.py
+                inject.check(uri, block.data)
+            table, bad, got = convert_lines(uri, block.data, schema, manifest_id, block.first_line, block.first)
+            del block
+            counts.lines += got.lines
+            counts.rows += got.rows
+            counts.quarantined += got.quarantined
+            counts.blank += got.blank
+            schemas.append(data_fields(table.schema))
+            parts.add(table, [(uri, q) for q in bad])
+    except InvalidGzip as exc:
+        if not schemas:  # nothing converted yet: the whole object is set aside, as by convert_bytes
+            table, records, counts = set_aside(uri, 0, f"invalid_gzip: {exc}; the whole object is set aside", schema)
+            schemas.append(data_fields(table.schema))
+            parts.add(table, [(uri, q) for q in records])
+        else:
+            n = counts.lines + 1
+            reason = f"invalid_gzip: {exc}; the rest of the object from line {n} is set aside"
+            parts.add(with_provenance(schema or pa.schema([])).empty_table(), [(uri, quarantine(n, reason, b""))])
+            counts.lines += 1
+            counts.quarantined += 1
+        for _ in reader:  # ``bytes`` is the object's size, as for every other file
+            pass
+    counts.bytes = reader.bytes
+    return counts, schemas[0] if len(schemas) == 1 else unify_schemas(schemas)
+
+
 def data_fields(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f for f in schema if f.name not in PROVENANCE and f.name != RESCUED])
 
@@ -289,90 +353,43 @@ def quarantine_jsonl(records: list[tuple[str, QuarantinedLine]], manifest_id: st
     return out.getvalue().encode("utf-8")
 
 
-def _encode(
-    tables: list[pa.Table],
-    file_schemas: list[pa.Schema],
-    schema: pa.Schema | None,
-    compression: str,
-    source: SourceLines,
-) -> tuple[pa.Schema, int, bytes | None, str]:
-    """The task's files as one part: (target schema, rows, bytes or None when empty, extension).
-    Computation, plus re-reading a source file when a row must be re-fitted from its line
-    (``SourceLines``): an exception here is deterministic, a resource limit, or that read's
-    transient error (which the caller re-raises)."""
-    if schema is not None:
-        target = with_provenance(schema)
-    else:
-        target = with_provenance(sorted_schema(unify_schemas(file_schemas)))
-    table = pa.concat_tables([conform_table(t, target, source) for t in tables]) if tables else target.empty_table()
-    if not table.num_rows:
-        return target, 0, None, ""
-    if storable_schema(target) == target:
-        return target, table.num_rows, parquet_bytes(table, compression), "parquet"
-    # null / empty-struct types: Parquet cannot hold them until the manifest's schema is known
-    return target, table.num_rows, ipc_bytes(table), "arrow"
-
-
 def run_task(spec: TaskSpec) -> TaskResult:
-    """Convert a group of files into at most one data part and one quarantine part (staged).
+    """Convert a group of files, each streamed block by block, into staged data parts (rolling at
+    TARGET_FILE_MB, glue/parts.py) and at most one quarantine part.
 
-    Each file is converted inside the isolation guard (glue/isolation.py): a deterministic
-    failure sets that file aside whole, a transient one fails the task. If joining the files into
-    one part fails deterministically, each file is tried alone and the ones that fail alone are
-    set aside too, so one file cannot sink the part of its task neighbours."""
+    Each file is converted inside the isolation guard (glue/isolation.py): a deterministic failure
+    sets that file aside whole (its rows and records dropped, one record standing for it), a
+    transient one fails the task. A file whose rows were already written when it failed (it
+    passed FLUSH_BYTES) cannot be taken back: the task fails, and the run is retried narrower."""
     started = time.perf_counter()
     storage = Storage(spec.s3)
     result = TaskResult(index=spec.index)
-    tables: list[pa.Table] = []
-    bad: dict[str, list[QuarantinedLine]] = {}
-    for uri, version in zip(spec.files, spec.versions, strict=True):
-        size = 0
-        try:
-            raw = storage.read_bytes(uri, version)
-            size = len(raw)
-            if spec.inject is not None:
-                spec.inject.check(uri, raw)
-            table, quarantined, counts = convert_bytes(uri, raw, spec.schema, spec.manifest_id)
-        except Exception as exc:  # judged right here: transient re-raised, else set aside
-            if isolation.is_transient(exc):
-                raise
-            # A deterministic failure is this file's alone: set it aside, the others go on.
-            table, quarantined, counts = set_aside(uri, size, isolation.conversion_error(exc), spec.schema)
-        tables.append(table)
-        bad[uri] = list(quarantined)
-        result.files.append(counts)
-        result.file_schemas.append(data_fields(table.schema))
+    target_bytes = int(spec.target_file_mb * 1024 * 1024)
+    codec = COMPRESSIONS[spec.compression]
     versions = dict(zip(spec.files, spec.versions, strict=True))
     source = SourceLines(lambda uri: storage.read_bytes(uri, versions[uri]))
-    try:
-        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression, source)
-    except Exception as exc:  # deterministic: find the file(s) that fail alone
-        if isolation.is_transient(exc):
-            raise
-        for i, counts in enumerate(result.files):
-            if not counts.rows:
-                continue
+    args = (spec.index, spec.data_dir, spec.quarantine_dir, codec, spec.manifest_id, spec.schema, target_bytes)
+    with TaskParts(storage, *args, flush_bytes=spec.flush_bytes or None, source=source) as parts:
+        for uri, version in zip(spec.files, spec.versions, strict=True):
+            parts.begin_file()
             try:
-                _encode([tables[i]], [result.file_schemas[i]], spec.schema, spec.compression, source)
-            except Exception as alone:
-                if isolation.is_transient(alone):
+                with storage.open_stream(uri, version) as stream:
+                    counts, file_schema = convert_stream(
+                        uri, stream, spec.schema, spec.manifest_id, parts, spec.block_bytes, spec.inject
+                    )
+            except Exception as exc:  # judged right here: transient re-raised, else set aside
+                if isolation.is_transient(exc) or not parts.discard_file():
                     raise
-                tables[i], quarantined, result.files[i] = set_aside(
-                    counts.uri, counts.bytes, isolation.conversion_error(alone), spec.schema
-                )
-                bad[counts.uri] = list(quarantined)
-                result.file_schemas[i] = data_fields(tables[i].schema)
-        # Still failing: the files only fail together; the run fails (and is retried narrower).
-        target, rows, payload, ext = _encode(tables, result.file_schemas, spec.schema, spec.compression, source)
-    result.schema = data_fields(target)
-    result.rows = rows
-    if payload is not None:
-        result.data_file = join(spec.data_dir, f"part-{spec.index:05d}.{ext}")
-        storage.write_bytes(result.data_file, payload)
-    records = [(uri, q) for uri in spec.files for q in bad[uri]]
-    if records:
-        result.quarantine_file = join(spec.quarantine_dir, f"part-{spec.index:05d}.jsonl")
-        storage.write_bytes(result.quarantine_file, quarantine_jsonl(records, spec.manifest_id))
+                # A deterministic failure is this file's alone: set it aside, the others go on.
+                size = storage.size(uri, version) or 0
+                table, records, counts = set_aside(uri, size, isolation.conversion_error(exc), spec.schema)
+                parts.add(table, [(uri, q) for q in records])
+                file_schema = data_fields(table.schema)
+            result.files.append(counts)
+            result.file_schemas.append(file_schema)
+    result.parts = parts.parts
+    result.quarantine_file = parts.quarantine_file
+    result.rows = parts.rows
     result.seconds = time.perf_counter() - started
     return result
 

@@ -27,7 +27,9 @@ from typing import Any
 import pyarrow as pa
 
 from chalicelib.manifest import Manifest
+from glue import blocks as glue_blocks
 from glue import isolation
+from glue import parts as glue_parts
 from glue.convert import (
     COMPRESSIONS,
     ConformSpec,
@@ -108,7 +110,8 @@ class RunSummary:
 
 
 def plan_tasks(sizes: list[tuple[str, int]], target_bytes: int, min_tasks: int) -> list[list[str]]:
-    """Group files into tasks by bytes (one Parquet part per task): enough tasks to keep every core
+    """Group files into tasks by bytes (one Parquet part per task, more when a task's output passes
+    TARGET_FILE_MB or changes schema mid-way, see glue/parts.py): enough tasks to keep every core
     busy, no more than the bytes call for. Largest first onto the lightest task (LPT), stable."""
     if not sizes:
         return []
@@ -194,7 +197,21 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
     versions = {f.uri: f.version_id for f in manifest.files}
     inject = isolation.INJECT  # None outside tests
     specs = [
-        TaskSpec(i, tuple(g), tuple(versions[u] for u in g), mid, data_stage, q_stage, compression, schema, s3, inject)
+        TaskSpec(
+            i,
+            tuple(g),
+            tuple(versions[u] for u in g),
+            mid,
+            data_stage,
+            q_stage,
+            compression,
+            schema,
+            s3,
+            inject,
+            target_file_mb=args.target_file_mb,
+            block_bytes=glue_blocks.BLOCK_BYTES,
+            flush_bytes=glue_parts.FLUSH_BYTES,
+        )
         for i, g in enumerate(groups)
     ]
     committed = False
@@ -215,9 +232,10 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
             final = schema
         target = with_provenance(final)
         redo = [
-            ConformSpec(r.data_file, target, compression, s3, tuple((c.uri, versions[c.uri]) for c in r.files))
+            ConformSpec(p.uri, target, compression, s3, tuple((c.uri, versions[c.uri]) for c in r.files))
             for r in results
-            if r.data_file and (r.data_file.endswith(".arrow") or r.schema != data_fields(target))
+            for p in r.parts
+            if p.uri.endswith(".arrow") or p.schema != data_fields(target)
         ]
         if redo:
             sc.parallelize(redo, len(redo)).map(run_conform).collect()
@@ -250,7 +268,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
         compression=compression,
         output_path=data_final,
         quarantine_path=q_final,
-        data_files=sum(1 for r in results if r.data_file),
+        data_files=sum(len(r.parts) for r in results),
         tasks=len(specs),
         input_bytes=sum(s for _, s in sizes),
         output_bytes=out_bytes,

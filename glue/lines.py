@@ -263,7 +263,9 @@ def loads_strict(line: bytes, use_orjson: bool = _ORJSON) -> dict:
         except BadLine:
             raise
         except ValueError as exc:
-            first = exc
+            # Without its traceback: that frame holds ``first``, and the cycle would keep this
+            # frame and its callers' (the whole block of lines, its table) until a full collection.
+            first = exc.with_traceback(None)
         # orjson refuses numbers beyond a double's range, which RFC 8259 allows: the standard
         # library is the arbiter for every line orjson refuses, so both parsers agree.
         try:
@@ -337,9 +339,10 @@ def decompress(data: bytes, name: str) -> bytes:
         raise ValueError(f"{name}: not a valid gzip stream ({exc})") from None
 
 
-def split_lines(data: bytes) -> list[bytes]:
-    """Physical lines: BOM skipped, LF split, CR of CRLF dropped, no phantom line after a final LF."""
-    if data.startswith(BOM):
+def split_lines(data: bytes, bom: bool = True) -> list[bytes]:
+    """Physical lines: BOM skipped (``bom``: the data starts the file), LF split, CR of CRLF dropped,
+    no phantom line after a final LF."""
+    if bom and data.startswith(BOM):
         data = data[len(BOM) :]
     if not data:
         return []
@@ -351,15 +354,18 @@ def split_lines(data: bytes) -> list[bytes]:
     return parts
 
 
-def parse_lines(data: bytes, use_orjson: bool = _ORJSON) -> ParsedFile:
-    """Classify every line. Only validity is decided here; types are checked during conversion."""
+def parse_lines(data: bytes, use_orjson: bool = _ORJSON, first_line: int = 1, bom: bool = True) -> ParsedFile:
+    """Classify every line. Only validity is decided here; types are checked during conversion.
+
+    ``data`` is a whole file, or one block of whole lines of it (glue/blocks.py): ``first_line`` is
+    the number of its first line and ``bom`` says whether it starts the file."""
     out = ParsedFile()
-    parts = split_lines(data)
+    parts = split_lines(data, bom)
     out.lines = len(parts)
     valid, numbers, bad = out.valid, out.valid_line_numbers, out.quarantined
     loads = orjson.loads if use_orjson else None
     long_ints = bool(parts) and may_hold_long_int(data)
-    for number, line in enumerate(parts, 1):
+    for number, line in enumerate(parts, first_line):
         if loads is not None:
             # Fast path inlined: most lines are plain objects; anything else takes the full check.
             try:

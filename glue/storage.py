@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 
@@ -103,6 +105,53 @@ class Storage:
             return local_path(uri).read_bytes()
         except FileNotFoundError:
             raise MissingObjectError(f"object not found: {uri}") from None
+
+    @contextlib.contextmanager
+    def open_stream(self, uri: str, version_id: str | None = None) -> Iterator[BinaryIO]:
+        """The object as a binary stream (``read(n)``), never whole in memory; the same version
+        rule as ``read_bytes``."""
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            extra = {"VersionId": version_id} if version_id else {}
+            try:
+                body = self._s3().get_object(Bucket=bucket, Key=key, **extra)["Body"]
+            except self._s3().exceptions.NoSuchKey:
+                raise MissingObjectError(f"object not found: {uri}") from None
+            try:
+                yield body
+            finally:
+                body.close()
+            return
+        try:
+            stream = local_path(uri).open("rb")
+        except FileNotFoundError:
+            raise MissingObjectError(f"object not found: {uri}") from None
+        with stream:
+            yield stream
+
+    def scratch_path(self, uri: str) -> Path:
+        """A local file to build ``uri`` in before ``put_file``: next to it for a local target (the
+        final rename is then atomic), in the temporary folder for S3."""
+        name = f".{uri.rstrip('/').rsplit('/', 1)[-1]}.{uuid.uuid4().hex}.tmp"
+        if is_s3(uri):
+            return Path(tempfile.gettempdir()) / name
+        path = local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.with_name(name)
+
+    def put_file(self, scratch: Path, uri: str) -> None:
+        """Move a finished scratch file to ``uri`` (S3: one PUT streamed from disk, then removed)."""
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            try:
+                with scratch.open("rb") as body:
+                    self._s3().put_object(Bucket=bucket, Key=key, Body=body)
+            finally:
+                scratch.unlink(missing_ok=True)
+            return
+        path = local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(scratch, path)  # readers never see half a file
 
     def size(self, uri: str, version_id: str | None = None) -> int | None:
         """Size in bytes, or None when the object (or that version of it) does not exist."""
