@@ -197,6 +197,10 @@ class LocalTaskHost:
         self._glue_lock = threading.Lock()
         _fix_glue_sync()
         _sign_as_execution_role()
+        # The role callers are module-level (moto's interpreter reads them): a new host starts
+        # unenforced, so an earlier enforced run's users (gone with its moto account) never sign
+        # this host's task calls. ``act_for_roles`` turns enforcement on for this host's run.
+        _ROLE_CALLERS.clear()
 
     def act_for_roles(self, callers: Mapping[str, Caller]) -> None:
         """Enforce IAM on what this host plays: ``callers`` maps a role ARN (the state machine's

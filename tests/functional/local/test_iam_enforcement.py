@@ -182,3 +182,17 @@ def test_operator_policy_comes_from_the_map_with_recover_and_no_lambda_only_gran
     ]
     actions = {a for s in operator_policy("dev")["Statement"] for a in s["Action"]}
     assert sorted(a for a in actions if a.split(":")[0] in ("logs", "xray", "ec2")) == []
+
+
+def test_a_new_task_host_starts_unenforced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An enforced run leaves its role users in moto's interpreter hook; a later, unenforced host
+    # (another test's, on a fresh moto account) must not sign its task calls as those users.
+    from ndjson_parquet.local import stepfunctions
+    from ndjson_parquet.local.iam import Caller
+
+    monkeypatch.setenv("MOTO_PORT", "5000")  # restored after: the host points it at its server
+    old = stepfunctions.LocalTaskHost("http://127.0.0.1:5000")
+    old.act_for_roles({"arn:aws:iam::123456789012:role/states": Caller("states", "AKIA", "secret")})
+    assert stepfunctions._ROLE_CALLERS
+    stepfunctions.LocalTaskHost("http://127.0.0.1:5000")
+    assert stepfunctions._ROLE_CALLERS == {}
