@@ -68,8 +68,8 @@ def _moto() -> Any:
 def run(n_files: int = 1000, max_files: int = 200, shard_count: int = 10) -> dict[str, Any]:
     from chalicelib import batching, tracker
     from chalicelib.batching import Deps
-    from chalicelib.dynamodb_store import DynamoDBFileStore
     from chalicelib.settings import Settings
+    from chalicelib.tracking_table import TrackingTable
     from ndjson_parquet.local.pumps import StreamPump, pump_sqs
     from tests.functional.control_plane.resources import create_control_plane, stage_environment
 
@@ -80,7 +80,7 @@ def run(n_files: int = 1000, max_files: int = 200, shard_count: int = 10) -> dic
     counter = RequestCounter()
     ddb = boto3.client("dynamodb", region_name=REGION)
     ddb.meta.events.register("before-call.dynamodb", counter)
-    deps = Deps.build(settings=settings, store=DynamoDBFileStore(ddb, settings.table_name))
+    deps = Deps.build(settings=settings, store=TrackingTable(ddb, settings.table_name))
 
     for i in range(n_files):
         clients["s3"].put_object(Bucket=res.input_bucket, Key=f"2024-05-06/part-{i:06d}.ndjson", Body=b'{"a":1}\n')

@@ -40,7 +40,6 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import aws, keys
-from chalicelib.dynamodb_store import DynamoDBFileStore, from_item
 from chalicelib.event_publisher import EventBridgePublisher, EventPublisher, publish_manifest_ready
 from chalicelib.file_store import DateTotals, FileRef, FileStore, batch_is_full
 from chalicelib.manifest import Manifest, ManifestFile, manifest_object_key
@@ -62,19 +61,12 @@ from chalicelib.observability import (
 )
 from chalicelib.settings import Settings, get_settings
 from chalicelib.timeutil import format_time, parse_time
+from chalicelib.tracking_table import TrackingTable, from_item
+from chalicelib.transient import is_transient
 from chalicelib.workflow import breaker as circuit
 
 MAX_SEALS_PER_DATE = 20  # per invocation: bounds the handler's run time; the next one continues
 SEAL_LEASE_SECONDS = 900  # >= the longest Lambda timeout: a live sealer never outlives it
-_TRANSIENT_CODES = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionConflictException",
-    "TransactionCanceledException",
-}
 
 
 class SealBusyError(RuntimeError):
@@ -88,17 +80,16 @@ class SealBreaker(Protocol):
 class TableSealBreaker:
     """The circuit breaker item in the tracking table (the one compensate and finalize move)."""
 
-    def __init__(self, client: Any, table_name: str, cfg: circuit.BreakerConfig) -> None:
-        self._ddb = client
-        self._table = table_name
+    def __init__(self, table: TrackingTable, cfg: circuit.BreakerConfig) -> None:
+        self._table = table
         self._cfg = cfg
 
     def permit(self, now: float) -> str:
-        return circuit.seal_permit(self._ddb, self._table, now, self._cfg)
+        return circuit.seal_permit(self._table, now, self._cfg)
 
     def is_open(self) -> bool:
         """Open or half-open (a probe is out); a plain read that never takes the probe."""
-        return circuit.read_state(self._ddb, self._table).state != circuit.CLOSED
+        return circuit.read_state(self._table).state != circuit.CLOSED
 
 
 class SealGate:
@@ -157,12 +148,13 @@ class Deps:
         cfg = circuit.BreakerConfig(
             settings.breaker_threshold, settings.breaker_window_seconds, settings.breaker_cooldown_seconds
         )
+        table = TrackingTable(aws.client("dynamodb"), settings.table_name)
         return cls(
             settings=settings,
-            store=store or DynamoDBFileStore(aws.client("dynamodb"), settings.table_name),
+            store=store or table,
             s3=s3 or aws.client("s3"),
             publisher=publisher or EventBridgePublisher(aws.client("events"), settings.event_bus_name),
-            breaker=breaker or TableSealBreaker(aws.client("dynamodb"), settings.table_name, cfg),
+            breaker=breaker or TableSealBreaker(table, cfg),
         )
 
 
@@ -242,7 +234,7 @@ def count_arrivals(
         try:
             result.counted += deps.store.count_files(date_prefix, shard, list(files.items()))
         except ClientError as exc:
-            if _is_transient(exc):
+            if is_transient(exc):
                 raise
             result.rejected += len(files)
             logger.error("count failed permanently", extra={"date_prefix": date_prefix, "error": str(exc)})
@@ -253,7 +245,7 @@ def count_arrivals(
         try:
             result.seals.extend(seal_full_batches(date_prefix, deps, gate))
         except ClientError as exc:
-            if _is_transient(exc):
+            if is_transient(exc):
                 raise  # retried with the batch; the counts are already in and will not be added again
             # e.g. AccessDenied: raising would block the stream shard; the counts are durable
             # and flush_stale seals these files by age once the cause is fixed.
@@ -548,9 +540,3 @@ def close_if_drained(date_prefix: str, deps: Deps, now: datetime) -> bool:
         deps.store.open_date(date_prefix)
         return False
     return True
-
-
-def _is_transient(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return code in _TRANSIENT_CODES or status >= 500

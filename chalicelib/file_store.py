@@ -1,7 +1,7 @@
 """What the control plane needs from its tracking store, as plain dataclasses and a Protocol.
 
-The service modules (tracker, batching) depend only on ``FileStore``; ``DynamoDBFileStore``
-(chalicelib.dynamodb_store) is the production adapter. Keeping the decisions here pure makes
+The service modules (tracker, batching) depend only on ``FileStore``; ``TrackingTable``
+(chalicelib/tracking_table.py) is the production adapter. Keeping the decisions here pure makes
 "is this batch full" and "how much is unsealed" testable without any AWS.
 """
 
@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
-class TrackedFile:
-    """One object version as the tracker records it (a FILE item)."""
+class ObjectVersion:
+    """The S3 object version a FILE item stands for."""
 
     file_id: str
     bucket: str
@@ -23,10 +23,6 @@ class TrackedFile:
     etag: str
     version_id: str | None
     arrived_at: str  # ISO-8601 UTC, fixed width so it sorts
-    date_prefix: str
-    shard: int
-    status: str  # keys.PENDING or keys.SKIPPED
-    expires_at: int
 
     @property
     def uri(self) -> str:
@@ -34,24 +30,23 @@ class TrackedFile:
 
 
 @dataclass(frozen=True)
-class FileRef:
+class TrackedFile(ObjectVersion):
+    """One object version as the tracker records it (a new FILE item)."""
+
+    date_prefix: str
+    shard: int
+    status: str  # keys.PENDING or keys.SKIPPED
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class FileRef(ObjectVersion):
     """A FILE as read back from the status index or a claim (enough to list it in a manifest)."""
 
-    file_id: str
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    version_id: str | None
-    arrived_at: str
     sort_key: str = ""  # gsi1sk: arrival order across shards
     # Narrowing (chalicelib/workflow/compensate.py): after its manifest failed as a whole, the file
     # is sealed again only into a manifest of at most this many files (None: no limit).
     batch_limit: int | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib import aws, keys
-from chalicelib.dynamodb_store import DynamoDBFileStore
 from chalicelib.file_store import FileStore, TrackedFile
 from chalicelib.observability import (
     DUPLICATE_DELIVERIES,
@@ -45,6 +44,7 @@ from chalicelib.s3_events import (
 )
 from chalicelib.settings import Settings, SettingsError, get_settings
 from chalicelib.timeutil import format_time
+from chalicelib.tracking_table import TrackingTable
 from chalicelib.ttl import expires_at
 
 
@@ -141,7 +141,7 @@ def track_messages(
     settings: Settings | None = None,
 ) -> TrackResult:
     settings = settings or get_settings()
-    store = store or DynamoDBFileStore(aws.client("dynamodb"), settings.table_name)
+    store = store or TrackingTable(aws.client("dynamodb"), settings.table_name)
     result = TrackResult()
     for message in messages:
         try:

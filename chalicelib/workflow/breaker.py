@@ -13,21 +13,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
-
-from botocore.exceptions import ClientError
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.backoff import sleep_before_retry
-from chalicelib.workflow.store import from_item, to_item
+
+if TYPE_CHECKING:  # the pure transitions above import nothing of AWS
+    from chalicelib.tracking_table import TrackingTable
 
 log = logging.getLogger(__name__)
 
-BREAKER_PK = "BREAKER"
-BREAKER_SK = "STATE"
 CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
-_KEY = {"pk": BREAKER_PK, "sk": BREAKER_SK}
 
 
 @dataclass(frozen=True)
@@ -73,12 +70,11 @@ def on_seal_request(s: BreakerState, now: float, cfg: BreakerConfig) -> tuple[bo
     return False, None
 
 
-# --- I/O ---------------------------------------------------------------------------------------
-def read_state(client: Any, table: str) -> BreakerState:
-    resp = client.get_item(TableName=table, Key=to_item(_KEY), ConsistentRead=True)
-    if "Item" not in resp:
+# --- I/O (the item itself is read and written by chalicelib/tracking_table.py) -----------------
+def read_state(table: TrackingTable) -> BreakerState:
+    item = table.read_breaker()
+    if item is None:
         return BreakerState()
-    item = from_item(resp["Item"])
     return BreakerState(
         state=str(item.get("state", CLOSED)),
         failures=tuple(float(t) for t in item.get("failures", [])),
@@ -88,58 +84,43 @@ def read_state(client: Any, table: str) -> BreakerState:
     )
 
 
-def _write(client: Any, table: str, new: BreakerState, expected_version: int) -> bool:
-    from decimal import Decimal
-
+def _write(table: TrackingTable, new: BreakerState, expected_version: int) -> bool:
+    """One transition; False when another writer moved the breaker first (the table checks ``version``)."""
     item = {
-        **_KEY,
         "state": new.state,
-        "failures": [Decimal(str(t)) for t in new.failures],
-        "opened_at": Decimal(str(new.opened_at)),
-        "probe_at": Decimal(str(new.probe_at)),
+        "failures": list(new.failures),
+        "opened_at": new.opened_at,
+        "probe_at": new.probe_at,
         "version": new.version,
     }
-    try:
-        client.put_item(
-            TableName=table,
-            Item=to_item(item),
-            # Optimistic concurrency: the write lands only if nobody moved the breaker since we
-            # read it (absent item = version 0), so one writer wins each transition.
-            ConditionExpression="attribute_not_exists(pk) OR version = :v",
-            ExpressionAttributeValues=to_item({":v": expected_version}),
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return table.write_breaker(item, expected_version)
 
 
-def _update(client: Any, table: str, step: Any, attempts: int = 5) -> tuple[BreakerState, BreakerState]:
+def _update(table: TrackingTable, step: Any, attempts: int = 5) -> tuple[BreakerState, BreakerState]:
     for attempt in range(attempts):
         if attempt:
             sleep_before_retry(attempt)  # another writer moved the breaker: re-read after a jittered pause
-        old = read_state(client, table)
+        old = read_state(table)
         new = step(old)
-        if new is None or _write(client, table, new, old.version):
+        if new is None or _write(table, new, old.version):
             return old, new or old
     raise RuntimeError("circuit breaker: too many concurrent updates")
 
 
-def record_failure(client: Any, table: str, now: float, cfg: BreakerConfig) -> tuple[BreakerState, bool]:
+def record_failure(table: TrackingTable, now: float, cfg: BreakerConfig) -> tuple[BreakerState, bool]:
     """Returns the new state and whether this failure opened the breaker (alert once)."""
-    old, new = _update(client, table, lambda s: on_failure(s, now, cfg))
+    old, new = _update(table, lambda s: on_failure(s, now, cfg))
     opened = new.state == OPEN and old.state != OPEN
     if opened:
         log.warning("circuit breaker opened", extra={"failures": len(new.failures), "from": old.state})
     return new, opened
 
 
-def record_success(client: Any, table: str, now: float) -> BreakerState:
-    old = read_state(client, table)
+def record_success(table: TrackingTable, now: float) -> BreakerState:
+    old = read_state(table)
     if old.state == CLOSED and not old.failures:
         return old  # nothing to reset: no write on the happy path
-    _, new = _update(client, table, on_success)
+    _, new = _update(table, on_success)
     if old.state != CLOSED:
         log.info("circuit breaker closed", extra={"from": old.state})
     return new
@@ -153,11 +134,11 @@ class SealPermit(StrEnum):
     DENIED = "denied"  # open (or a probe is out): seal nothing
 
 
-def seal_permit(client: Any, table: str, now: float, cfg: BreakerConfig) -> SealPermit:
+def seal_permit(table: TrackingTable, now: float, cfg: BreakerConfig) -> SealPermit:
     """For the sealer: closed, probe (exactly one caller per cool-down wins it) or denied."""
-    s = read_state(client, table)
+    s = read_state(table)
     allowed, new = on_seal_request(s, now, cfg)
     if new is None:
         return SealPermit.SEAL if allowed else SealPermit.DENIED
     # The probe is taken by the conditional write on ``version``: a racing sealer loses it.
-    return SealPermit.PROBE if _write(client, table, new, s.version) else SealPermit.DENIED
+    return SealPermit.PROBE if _write(table, new, s.version) else SealPermit.DENIED

@@ -13,9 +13,9 @@ from typing import Any
 
 from chalicelib import keys
 from chalicelib.timeutil import now_iso
+from chalicelib.tracking_table import TrackingTable
 from chalicelib.workflow.errors import ManifestNotFoundError
 from chalicelib.workflow.files import manifest_date, manifest_uri
-from chalicelib.workflow.store import WorkflowStore
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def manifest_id_from_event(event: dict[str, Any]) -> str:
 
 def claim_run(
     payload: dict[str, Any],
-    store: WorkflowStore,
+    store: TrackingTable,
     manifest_bucket: str,
     manifest_prefix: str,
     now: float | None = None,

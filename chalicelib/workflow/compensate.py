@@ -22,10 +22,10 @@ from typing import Any
 
 from chalicelib import keys
 from chalicelib.timeutil import now_iso
+from chalicelib.tracking_table import FileUpdate, TrackingTable
 from chalicelib.workflow import alerts, breaker, paths
 from chalicelib.workflow.errors import StaleRunError
 from chalicelib.workflow.files import attempts, file_date, file_shard
-from chalicelib.workflow.store import FileUpdate, WorkflowStore
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def plan_file(
 
 def compensate(
     payload: dict[str, Any],
-    store: WorkflowStore,
+    store: TrackingTable,
     s3: Any,
     sns: Any,
     *,
@@ -192,7 +192,7 @@ def compensate(
     result["quarantined"] = sum(1 for u in updates if u.status == keys.QUARANTINED)
     result["compensated"] = True
 
-    state, opened = breaker.record_failure(store.client, store.table, now, breaker_cfg)
+    state, opened = breaker.record_failure(store, now, breaker_cfg)
     result["breaker"] = state.state
     if opened:
         alerts.publish_alert(

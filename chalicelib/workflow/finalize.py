@@ -17,10 +17,10 @@ from chalicelib import keys
 from chalicelib.manifest import Manifest
 from chalicelib.observability import FILES_SET_ASIDE, count
 from chalicelib.timeutil import now_iso
+from chalicelib.tracking_table import FileUpdate, TrackingTable
 from chalicelib.workflow import alerts, breaker, paths
 from chalicelib.workflow.errors import ReconciliationError
 from chalicelib.workflow.files import file_date, file_shard, file_uri
-from chalicelib.workflow.store import FileUpdate, WorkflowStore
 from chalicelib.workflow.summary import reconcile, set_aside, totals
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def finalize(
     payload: dict[str, Any],
-    store: WorkflowStore,
+    store: TrackingTable,
     s3: Any,
     shard_count: int,
     now: float | None = None,
@@ -120,7 +120,7 @@ def finalize(
             "files_set_aside": len(aside),
         },
     )
-    breaker.record_success(store.client, store.table, time.time() if now is None else now)
+    breaker.record_success(store, time.time() if now is None else now)
     log.info("finalize", extra={"manifest_id": manifest_id, "converted_now": moved, **total})
     return {
         "manifest_id": manifest_id,

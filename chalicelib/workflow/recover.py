@@ -24,9 +24,9 @@ from typing import Any
 from chalicelib import keys
 from chalicelib.settings import Settings
 from chalicelib.timeutil import now_iso, to_epoch
+from chalicelib.tracking_table import FileUpdate, TrackingTable
 from chalicelib.workflow.compensate import compensate
 from chalicelib.workflow.files import file_date, file_shard, manifest_id_of
-from chalicelib.workflow.store import FileUpdate, WorkflowStore
 from chalicelib.workflow.tasks import breaker_config
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def execution_status(sfn: Any, execution_arn: str) -> str:
 
 def recover(
     settings: Settings,
-    store: WorkflowStore,
+    store: TrackingTable,
     sfn: Any,
     s3: Any,
     sns: Any,

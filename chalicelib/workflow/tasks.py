@@ -7,21 +7,21 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.settings import Settings, get_settings
+from chalicelib.tracking_table import TrackingTable
 from chalicelib.workflow.breaker import BreakerConfig
 from chalicelib.workflow.claim_run import claim_run
 from chalicelib.workflow.compensate import compensate
 from chalicelib.workflow.errors import transient_aws_errors
 from chalicelib.workflow.finalize import finalize
-from chalicelib.workflow.store import WorkflowStore
 
 
 def breaker_config(s: Settings) -> BreakerConfig:
     return BreakerConfig(s.breaker_threshold, s.breaker_window_seconds, s.breaker_cooldown_seconds)
 
 
-def store(s: Settings | None = None) -> WorkflowStore:
+def store(s: Settings | None = None) -> TrackingTable:
     s = s or get_settings()
-    return WorkflowStore(aws.client("dynamodb"), s.table_name)
+    return TrackingTable(aws.client("dynamodb"), s.table_name)
 
 
 @transient_aws_errors

@@ -41,7 +41,7 @@ def collect(store: Any, sqs: Any, s: Any, now: float) -> dict[str, Any]:
         if url:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
             dlqs[name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
-    state = breaker.read_state(store.client, store.table)
+    state = breaker.read_state(store)
     cfg = breaker.BreakerConfig(s.breaker_threshold, s.breaker_window_seconds, s.breaker_cooldown_seconds)
     by_date: dict[str, dict[str, int]] = {}
     for (date, status), n in sorted(files.items()):

@@ -51,9 +51,7 @@ def aws(service: str, operation: str, resource: str, why: str, **kw: object) -> 
     return Call(service, operation, resource, why, **kw)  # type: ignore[arg-type]
 
 
-DDB = "chalicelib/dynamodb_store.py"
-WF_STORE = "chalicelib/workflow/store.py"
-BREAKER = "chalicelib/workflow/breaker.py"
+TABLE = "chalicelib/tracking_table.py"  # every read and write of the tracking table
 BATCHING = "chalicelib/batching.py"
 PUBLISHER = "chalicelib/event_publisher.py"
 GLUE_IO = "glue/storage.py"
@@ -82,7 +80,7 @@ PATHS: dict[str, tuple[Call, ...]] = {
         aws("sqs", "GetQueueAttributes", "ingest_queue", "SQS event source mapping reads the queue's settings"),
     ),
     "track": (
-        code(DDB, "dynamodb", "PutItem", "table", "put_file: idempotent conditional put of a FILE item"),
+        code(TABLE, "dynamodb", "PutItem", "table", "put_file: idempotent conditional put of a FILE item"),
         code("chalicelib/tracker.py", "sqs", "SendMessage", "ingest_dlq", "route a permanent failure to the DLQ"),
     ),
     # ---------------------------------------------------------------- batching (count_arrivals, flush_stale)
@@ -94,59 +92,59 @@ PATHS: dict[str, tuple[Call, ...]] = {
         aws("sqs", "SendMessage", "stream_dlq", "the mapping's on-failure destination (ndjson_parquet/postdeploy.py)"),
     ),
     "count_and_seal": (
-        code(DDB, "dynamodb", "UpdateItem", "table", "count_files/open_date/claim_file/mark_sealed/advance_seal"),
-        code(DDB, "dynamodb", "BatchGetItem", "table", "read_totals of a date's shard counters"),
-        code(DDB, "dynamodb", "PutItem", "table", "begin_seal: the MANIFEST item before any claim"),
-        code(DDB, "dynamodb", "DeleteItem", "table", "abandon_seal: drop an empty seal"),
-        code(DDB, "dynamodb", "Query", "index", "pending_pages/open_dates on the status index"),
-        code(DDB, "dynamodb", "GetItem", "table", "get_manifest"),
-        code(BREAKER, "dynamodb", "GetItem", "table", "the seal breaker's state (SealGate)"),
-        code(BREAKER, "dynamodb", "PutItem", "table", "the seal breaker's transition"),
+        code(TABLE, "dynamodb", "UpdateItem", "table", "count_files/open_date/claim_file/mark_sealed/advance_seal"),
+        code(TABLE, "dynamodb", "BatchGetItem", "table", "read_totals of a date's shard counters"),
+        code(TABLE, "dynamodb", "PutItem", "table", "begin_seal: the MANIFEST item before any claim"),
+        code(TABLE, "dynamodb", "DeleteItem", "table", "abandon_seal: drop an empty seal"),
+        code(TABLE, "dynamodb", "Query", "index", "pending_pages/open_dates on the status index"),
+        code(TABLE, "dynamodb", "GetItem", "table", "get_manifest"),
+        code(TABLE, "dynamodb", "GetItem", "table", "the seal breaker's state (SealGate)"),
+        code(TABLE, "dynamodb", "PutItem", "table", "the seal breaker's transition"),
     ),
     # finish_seal / emit_manifest_ready / resume_seal: batching seals, recover finishes a seal.
     "finish_seal": (
-        code(DDB, "dynamodb", "GetItem", "table", "resume_seal reads the MANIFEST item"),
-        code(DDB, "dynamodb", "Query", "index", "resume_seal: files claimed by the manifest"),
-        code(DDB, "dynamodb", "UpdateItem", "table", "mark_sealed/advance_seal/mark_emitted"),
-        code(DDB, "dynamodb", "DeleteItem", "table", "abandon_seal: an empty seal is dropped"),
+        code(TABLE, "dynamodb", "GetItem", "table", "resume_seal reads the MANIFEST item"),
+        code(TABLE, "dynamodb", "Query", "index", "resume_seal: files claimed by the manifest"),
+        code(TABLE, "dynamodb", "UpdateItem", "table", "mark_sealed/advance_seal/mark_emitted"),
+        code(TABLE, "dynamodb", "DeleteItem", "table", "abandon_seal: an empty seal is dropped"),
         code(BATCHING, "s3", "PutObject", "manifests_object", "write the manifest JSON"),
         code(PUBLISHER, "events", "PutEvents", "bus", "emit ManifestReady"),
     ),
     # ------------------------------------------------ workflow (claim_run, finalize, compensate, recover)
     "claim_run": (
-        code(WF_STORE, "dynamodb", "UpdateItem", "table", "start_run: sealed -> running"),
-        code(WF_STORE, "dynamodb", "GetItem", "table", "get_manifest"),
+        code(TABLE, "dynamodb", "UpdateItem", "table", "start_run: sealed -> running"),
+        code(TABLE, "dynamodb", "GetItem", "table", "get_manifest"),
     ),
     "finalize": (
         code("chalicelib/workflow/paths.py", "s3", "GetObject", "manifests_object", "read the manifest"),
         code("chalicelib/workflow/paths.py", "s3", "GetObject", "output_object", "read the run summary"),
-        code(WF_STORE, "dynamodb", "Query", "index", "files claimed by the manifest"),
-        code(WF_STORE, "dynamodb", "UpdateItem", "table", "mark_finalizing/end_run"),
-        code(WF_STORE, "dynamodb", "TransactWriteItems", "table", "move files", action="dynamodb:UpdateItem"),
-        code(WF_STORE, "dynamodb", "TransactWriteItems", "table", "owner check", action="dynamodb:ConditionCheckItem"),
-        code(BREAKER, "dynamodb", "GetItem", "table", "record_success on the seal breaker"),
-        code(BREAKER, "dynamodb", "PutItem", "table", "record_success on the seal breaker"),
+        code(TABLE, "dynamodb", "Query", "index", "files claimed by the manifest"),
+        code(TABLE, "dynamodb", "UpdateItem", "table", "mark_finalizing/end_run"),
+        code(TABLE, "dynamodb", "TransactWriteItems", "table", "move files", action="dynamodb:UpdateItem"),
+        code(TABLE, "dynamodb", "TransactWriteItems", "table", "owner check", action="dynamodb:ConditionCheckItem"),
+        code(TABLE, "dynamodb", "GetItem", "table", "record_success on the seal breaker"),
+        code(TABLE, "dynamodb", "PutItem", "table", "record_success on the seal breaker"),
         code("chalicelib/workflow/alerts.py", "sns", "Publish", "topic", "alert: files set aside by the job"),
     ),
     "compensate": (
-        code(WF_STORE, "dynamodb", "GetItem", "table", "get_manifest"),
-        code(WF_STORE, "dynamodb", "Query", "index", "files claimed by the manifest"),
-        code(WF_STORE, "dynamodb", "UpdateItem", "table", "end_run: manifest failed"),
-        code(WF_STORE, "dynamodb", "TransactWriteItems", "table", "files back", action="dynamodb:UpdateItem"),
-        code(WF_STORE, "dynamodb", "TransactWriteItems", "table", "owner check", action="dynamodb:ConditionCheckItem"),
+        code(TABLE, "dynamodb", "GetItem", "table", "get_manifest"),
+        code(TABLE, "dynamodb", "Query", "index", "files claimed by the manifest"),
+        code(TABLE, "dynamodb", "UpdateItem", "table", "end_run: manifest failed"),
+        code(TABLE, "dynamodb", "TransactWriteItems", "table", "files back", action="dynamodb:UpdateItem"),
+        code(TABLE, "dynamodb", "TransactWriteItems", "table", "owner check", action="dynamodb:ConditionCheckItem"),
         code("chalicelib/workflow/paths.py", "s3", "ListObjectsV2", "output_bucket", "list the run's partial output"),
         code("chalicelib/workflow/paths.py", "s3", "ListObjectsV2", "quarantine_bucket", "list the run's quarantine"),
         code("chalicelib/workflow/paths.py", "s3", "DeleteObjects", "output_object", "delete the partial output"),
         code("chalicelib/workflow/paths.py", "s3", "DeleteObjects", "quarantine_object", "delete the run's quarantine"),
-        code(BREAKER, "dynamodb", "GetItem", "table", "record_failure on the seal breaker"),
-        code(BREAKER, "dynamodb", "PutItem", "table", "record_failure on the seal breaker"),
+        code(TABLE, "dynamodb", "GetItem", "table", "record_failure on the seal breaker"),
+        code(TABLE, "dynamodb", "PutItem", "table", "record_failure on the seal breaker"),
         code("chalicelib/workflow/alerts.py", "sns", "Publish", "topic", "alert: breaker opened / quarantined"),
     ),
     "recover": (
-        code(WF_STORE, "dynamodb", "Query", "index", "iter_manifests by status"),
-        code(WF_STORE, "dynamodb", "Scan", "index", "scan_index_pages: files claimed by no manifest"),
-        code(WF_STORE, "dynamodb", "GetItem", "table", "does the orphan's MANIFEST exist"),
-        code(WF_STORE, "dynamodb", "TransactWriteItems", "table", "release orphans", action="dynamodb:UpdateItem"),
+        code(TABLE, "dynamodb", "Query", "index", "iter_manifests by status"),
+        code(TABLE, "dynamodb", "Scan", "index", "scan_index_pages: files claimed by no manifest"),
+        code(TABLE, "dynamodb", "GetItem", "table", "does the orphan's MANIFEST exist"),
+        code(TABLE, "dynamodb", "TransactWriteItems", "table", "release orphans", action="dynamodb:UpdateItem"),
         code("chalicelib/workflow/recover.py", "stepfunctions", "DescribeExecution", "execution", "is the run dead"),
     ),
     # ---------------------------------------------------------------- Step Functions role (infra/statemachine)
@@ -274,8 +272,8 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code("ndjson_parquet/stack_env.py", "cloudformation", "DescribeStacks", "stack", "find the stack's outputs"),
     ),
     "operator_status": (
-        code(WF_STORE, "dynamodb", "Scan", "index", "status: counts by status"),
-        code(BREAKER, "dynamodb", "GetItem", "table", "status: the seal breaker"),
+        code(TABLE, "dynamodb", "Scan", "index", "status: counts by status"),
+        code(TABLE, "dynamodb", "GetItem", "table", "status: the seal breaker"),
         code("ndjson_parquet/commands/status.py", "sqs", "GetQueueAttributes", "ingest_dlq", "status: DLQ depth"),
         code("ndjson_parquet/commands/status.py", "sqs", "GetQueueAttributes", "events_dlq", "status: DLQ depth"),
     ),

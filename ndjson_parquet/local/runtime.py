@@ -36,8 +36,8 @@ from typing import Any
 import boto3
 
 from chalicelib import keys
-from chalicelib.dynamodb_store import from_item
 from chalicelib.settings import DEFAULT_SUFFIXES
+from chalicelib.tracking_table import TrackingTable
 from ndjson_parquet.java_check import java_problem
 from ndjson_parquet.local.iam import Caller
 from ndjson_parquet.local.inputs import InputFile, scan_input
@@ -109,19 +109,16 @@ class PipelineState:
 
 def read_state(dynamodb: Any, table: str) -> PipelineState:
     state = PipelineState()
-    paginator = dynamodb.get_paginator("scan")
-    for page in paginator.paginate(TableName=table, PaginationConfig={"PageSize": 500}):
-        for item in page.get("Items", []):
-            plain = from_item(item)
-            sk = plain.get("sk")
-            if sk == keys.FILE_SK:
-                status = str(plain.get("status", "?"))
-                state.files_by_status[status] = state.files_by_status.get(status, 0) + 1
-                state.file_items.append(plain)
-            elif sk == keys.MANIFEST_SK:
-                status = str(plain.get("status", "?"))
-                state.manifests_by_status[status] = state.manifests_by_status.get(status, 0) + 1
-                state.manifest_items.append(plain)
+    for plain in TrackingTable(dynamodb, table).scan_items():
+        sk = plain.get("sk")
+        if sk == keys.FILE_SK:
+            status = str(plain.get("status", "?"))
+            state.files_by_status[status] = state.files_by_status.get(status, 0) + 1
+            state.file_items.append(plain)
+        elif sk == keys.MANIFEST_SK:
+            status = str(plain.get("status", "?"))
+            state.manifests_by_status[status] = state.manifests_by_status.get(status, 0) + 1
+            state.manifest_items.append(plain)
     return state
 
 

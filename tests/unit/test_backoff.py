@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import backoff, keys
-from chalicelib.dynamodb_store import DynamoDBFileStore
+from chalicelib.tracking_table import TrackingTable
 
 
 @given(st.integers(min_value=0, max_value=60))
@@ -18,7 +18,7 @@ def test_delay_is_jittered_within_the_exponential_cap(attempt: int) -> None:
 
 def test_unprocessed_keys_are_asked_again_after_a_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[int] = []
-    monkeypatch.setattr("chalicelib.dynamodb_store.sleep_before_retry", pauses.append)
+    monkeypatch.setattr("chalicelib.tracking_table.sleep_before_retry", pauses.append)
     ddb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     pk = keys.counter_pk("2026-01-01")
     shard = {"pk": {"S": pk}, "sk": {"S": keys.shard_sk(0)}, "files": {"N": "2"}, "bytes": {"N": "10"}}
@@ -30,7 +30,7 @@ def test_unprocessed_keys_are_asked_again_after_a_pause(monkeypatch: pytest.Monk
             {"Responses": {"t": [shard]}, "UnprocessedKeys": {"t": {"Keys": [seal_key], "ConsistentRead": True}}},
         )
         stub.add_response("batch_get_item", {"Responses": {"t": []}, "UnprocessedKeys": {}})
-        totals = DynamoDBFileStore(ddb, "t").read_totals("2026-01-01", shard_count=1)
+        totals = TrackingTable(ddb, "t").read_totals("2026-01-01", shard_count=1)
         stub.assert_no_pending_responses()
     assert pauses == [1]
     assert totals.files == 2

@@ -92,7 +92,7 @@ def _image(**over: dict) -> dict:
 
 
 def test_arrived_file_only_for_pending_file_inserts() -> None:
-    from chalicelib.dynamodb_store import from_item
+    from chalicelib.tracking_table import from_item
 
     assert batching.arrived_file("INSERT", from_item(_image())) == batching.ArrivedFile("a", "2024-01-01", 3, 10)
     assert batching.arrived_file("MODIFY", from_item(_image())) is None

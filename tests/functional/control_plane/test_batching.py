@@ -12,12 +12,12 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from chalicelib import batching, keys
-from chalicelib.dynamodb_store import DynamoDBFileStore, to_item
 from chalicelib.event_publisher import EventBridgePublisher
 from chalicelib.file_store import TrackedFile
 from chalicelib.manifest import Manifest
 from chalicelib.settings import Settings
 from chalicelib.timeutil import TIME_FORMAT
+from chalicelib.tracking_table import TrackingTable, to_item
 from ndjson_parquet.local.pumps import StreamPump
 from tests.conftest import REGION
 from tests.functional.control_plane.conftest import ControlPlane
@@ -27,7 +27,7 @@ T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _put_files(cp: ControlPlane, date: str, n: int, size: int = 100, start: int = 0, at: datetime = T0) -> None:
-    store = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table)
+    store = TrackingTable(cp.clients["dynamodb"], cp.res.table)
     shards = int(cp.env["SHARD_COUNT"])
     for i in range(start, start + n):
         key = f"{date}/f{i:05d}.ndjson"
@@ -56,7 +56,7 @@ class _Collector:
 
 def _manifest_files(cp: ControlPlane, date: str) -> dict[str, list[str]]:
     """Manifests of a date (ids are <date>-<seq>, consecutive from 0) and the files they list."""
-    store, out = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table), {}
+    store, out = TrackingTable(cp.clients["dynamodb"], cp.res.table), {}
     for seq in range(1000):
         item = store.get_manifest(keys.manifest_id_for(date, seq))
         if item is None:
@@ -68,7 +68,7 @@ def _manifest_files(cp: ControlPlane, date: str) -> dict[str, list[str]]:
 
 
 def _pending(cp: ControlPlane, date: str) -> list[str]:
-    store = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table)
+    store = TrackingTable(cp.clients["dynamodb"], cp.res.table)
     shards = int(cp.env["SHARD_COUNT"])
     return [f.uri for s in range(shards) for page in store.pending_pages(date, s, 100) for f in page]
 
@@ -121,7 +121,7 @@ def test_redelivered_stream_records_do_not_make_a_second_manifest(cp: ControlPla
     assert [s.status for s in first.seals] == ["sealed"] and first.counted == max_files + 3
     assert again.counted == 0 and again.seals == []
     assert len(_manifest_files(cp, "2024-06-10")) == 1
-    totals = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table).read_totals("2024-06-10", 4)
+    totals = TrackingTable(cp.clients["dynamodb"], cp.res.table).read_totals("2024-06-10", 4)
     assert (totals.files, totals.sealed_files, totals.seq) == (max_files + 3, max_files, 1)
 
 
@@ -202,7 +202,7 @@ def test_claiming_from_50000_pending_reads_one_bounded_page_at_a_time() -> None:
     query(status_key, page_size, page_size, page_size - 1)  # page 2, only once page 1 is used up
     claims(page_size, 200 - page_size)
 
-    deps = batching.Deps(settings=settings, store=DynamoDBFileStore(client, "t"), s3=None, publisher=None)  # type: ignore[arg-type]
+    deps = batching.Deps(settings=settings, store=TrackingTable(client, "t"), s3=None, publisher=None)  # type: ignore[arg-type]
     with stub:
         claimed = batching.claim_batch("2024-06-14", "2024-06-14-000000", deps, "2030-01-01T00:00:00.000000Z")
         stub.assert_no_pending_responses()
@@ -318,7 +318,7 @@ def test_permanent_seal_errors_do_not_block_the_stream_but_transient_ones_retry(
     for code, raises in (("AccessDeniedException", False), ("ThrottlingException", True)):
         client = boto3.client("dynamodb", region_name=REGION)
         deps = cp.deps()
-        deps.store = DynamoDBFileStore(client, cp.res.table)
+        deps.store = TrackingTable(client, cp.res.table)
         stub = Stubber(client)
         stub.add_response("update_item", {})  # the counted flag
         stub.add_response("update_item", {})  # the counter ADD
@@ -336,7 +336,7 @@ def test_two_versions_of_one_key_go_to_successive_manifests(cp: ControlPlane) ->
     by its URI (the job reads each URI at its version), so one manifest must never list two
     versions of one key: the newer one waits, pending, for the next manifest."""
     date = "2024-06-21"
-    store = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table)
+    store = TrackingTable(cp.clients["dynamodb"], cp.res.table)
     shards = int(cp.env["SHARD_COUNT"])
     key = f"{date}/same.ndjson"
     for i, version in enumerate(("v1", "v2")):

@@ -10,9 +10,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import keys
-from chalicelib.dynamodb_store import from_item
 from chalicelib.events import MANIFEST_READY, SOURCE
 from chalicelib.manifest import Manifest
+from chalicelib.tracking_table import from_item
 from ndjson_parquet.local.pumps import StreamPump, pump_sqs
 from tests.events import ddb_stream_event, sqs_event
 from tests.functional.control_plane.conftest import ControlPlane

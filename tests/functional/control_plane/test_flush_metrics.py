@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib import batching
 from chalicelib.observability import SERVICE, handler_scope, metrics
+from chalicelib.tracking_table import TrackingTable
 from chalicelib.workflow import breaker as circuit
 from tests.functional.control_plane.conftest import ControlPlane
 from tests.functional.control_plane.test_batching import _Collector, _put_files
@@ -59,8 +60,8 @@ def _open_breaker(cp: ControlPlane, at: datetime) -> None:
     s = cp.settings()
     cfg = circuit.BreakerConfig(s.breaker_threshold, s.breaker_window_seconds, s.breaker_cooldown_seconds)
     for _ in range(s.breaker_threshold):
-        circuit.record_failure(cp.clients["dynamodb"], cp.res.table, at.timestamp(), cfg)
-    assert circuit.read_state(cp.clients["dynamodb"], cp.res.table).state == circuit.OPEN
+        circuit.record_failure(TrackingTable(cp.clients["dynamodb"], cp.res.table), at.timestamp(), cfg)
+    assert circuit.read_state(TrackingTable(cp.clients["dynamodb"], cp.res.table)).state == circuit.OPEN
 
 
 def test_oldest_pending_age_is_what_stays_pending_and_drops_to_zero_when_drained(
@@ -108,6 +109,6 @@ def test_breaker_open_and_probing_read_1_and_the_age_is_the_max_over_open_dates(
 
     # THEN the breaker is half-open (the probe is out): still 1; today's files wait, paused
     assert statuses == ["sealed", "paused"]
-    assert circuit.read_state(cp.clients["dynamodb"], cp.res.table).state == circuit.HALF_OPEN
+    assert circuit.read_state(TrackingTable(cp.clients["dynamodb"], cp.res.table)).state == circuit.HALF_OPEN
     assert _metric(record, "CircuitBreakerOpen") == (1, "Count")
     assert _metric(record, "OldestPendingFileAge") == (1000.0, "Seconds")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from chalicelib import keys, tracker
-from chalicelib.dynamodb_store import from_item
+from chalicelib.tracking_table import from_item
 from ndjson_parquet.cli import main
 from tests.functional.control_plane.conftest import ControlPlane
 from tests.functional.control_plane.resources import drain

@@ -6,16 +6,16 @@ from __future__ import annotations
 from itertools import pairwise
 
 from chalicelib import batching, keys
+from chalicelib.tracking_table import TrackingTable
 from chalicelib.workflow.breaker import BreakerConfig
 from chalicelib.workflow.compensate import compensate
-from chalicelib.workflow.store import WorkflowStore
 from tests.functional.control_plane.conftest import ControlPlane
 from tests.functional.control_plane.test_batching import T0, _Collector, _put_files
 
 
 def _fail(cp: ControlPlane, manifest_id: str) -> dict:
     """The workflow's saga for a failed run of ``manifest_id``: running, then compensated."""
-    store = WorkflowStore(cp.clients["dynamodb"], cp.res.table)
+    store = TrackingTable(cp.clients["dynamodb"], cp.res.table)
     arn = f"arn:aws:states:us-east-1:123456789012:execution:convert:{manifest_id}"
     assert store.start_run(manifest_id, arn, "2030-01-02T03:04:05.000000Z", replay=False) is not None
     payload = {"manifest_id": manifest_id, "execution_arn": arn, "error": {"Error": "GlueFailed", "Cause": "x"}}
@@ -82,7 +82,7 @@ def test_a_poison_file_is_narrowed_down_alone_and_only_it_is_quarantined(cp: Con
     _put_files(cp, date, 20)
     poison = keys.file_id("in", f"{date}/f00007.ndjson", "etag")
     outcomes = batching.count_arrivals(_Collector(cp).new(), cp.deps()).seals  # one full batch of 20
-    store = WorkflowStore(cp.clients["dynamodb"], cp.res.table)
+    store = TrackingTable(cp.clients["dynamodb"], cp.res.table)
     failed_sizes: list[int] = []
     healthy: dict[str, str] = {}
     # WHEN each manifest with the poison fails, and flush_stale seals again, until nothing is pending

@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import keys, tracker
-from chalicelib.dynamodb_store import DynamoDBFileStore, from_item
+from chalicelib.tracking_table import TrackingTable, from_item
 from ndjson_parquet.local.pumps import StreamPump
 from tests.events import s3_notification_body, sns_wrapped, sqs_event
 from tests.functional.control_plane.conftest import ControlPlane
@@ -63,7 +63,7 @@ def test_same_batch_three_times_changes_nothing(cp: ControlPlane) -> None:
     for i in range(5):
         cp.clients["s3"].put_object(Bucket=cp.res.input_bucket, Key=f"2024-05-06/f{i}.ndjson", Body=b"{}\n")
     bodies = _notifications(cp)
-    store = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table)
+    store = TrackingTable(cp.clients["dynamodb"], cp.res.table)
     settings = cp.settings()
     messages = [tracker.SqsMessage(f"m{i}", b) for i, b in enumerate(bodies)]
 
@@ -115,7 +115,7 @@ def test_transient_store_error_fails_the_whole_batch(cp: ControlPlane) -> None:
     stub.add_client_error("put_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400)
     messages = [tracker.SqsMessage("m", s3_notification_body("2024-05-06/a.ndjson"))]
     with stub, pytest.raises(store_client.exceptions.ProvisionedThroughputExceededException):
-        tracker.track_messages(messages, store=DynamoDBFileStore(store_client, cp.res.table), settings=cp.settings())
+        tracker.track_messages(messages, store=TrackingTable(store_client, cp.res.table), settings=cp.settings())
     assert _files(cp) == {}  # nothing written; SQS redelivers the batch
 
 
@@ -137,7 +137,7 @@ def test_stream_pump_can_stop_early_and_resume_without_repeats(cp: ControlPlane)
     for i in range(7):
         cp.clients["s3"].put_object(Bucket=cp.res.input_bucket, Key=f"2024-05-07/f{i}.ndjson", Body=b"{}\n")
     bodies = _notifications(cp)
-    store = DynamoDBFileStore(cp.clients["dynamodb"], cp.res.table)
+    store = TrackingTable(cp.clients["dynamodb"], cp.res.table)
     messages = [tracker.SqsMessage(f"m{i}", b) for i, b in enumerate(bodies)]
     tracker.track_messages(messages, store=store, settings=cp.settings())
     seen: list[str] = []

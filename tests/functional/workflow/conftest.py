@@ -177,7 +177,7 @@ class Workflow:
         return tasks.store().get_manifest(manifest_id) or {}
 
     def file(self, pk: str) -> dict[str, Any]:
-        from chalicelib.workflow.store import from_item
+        from chalicelib.tracking_table import from_item
 
         return from_item(self.ddb.get_item(TableName=TABLE, Key=_to_item({"pk": pk, "sk": keys.FILE_SK}))["Item"])
 
@@ -190,7 +190,7 @@ class Workflow:
 
 
 def _to_item(data: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.workflow.store import to_item
+    from chalicelib.tracking_table import to_item
 
     return to_item(data)
 

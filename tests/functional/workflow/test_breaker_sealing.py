@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from chalicelib import batching, keys
-from chalicelib.dynamodb_store import DynamoDBFileStore
 from chalicelib.file_store import TrackedFile
 from chalicelib.settings import get_settings
 from chalicelib.timeutil import TIME_FORMAT
+from chalicelib.tracking_table import TrackingTable
 from chalicelib.workflow import breaker
 from ndjson_parquet.cli import main
 from ndjson_parquet.local.pumps import StreamPump
@@ -28,7 +28,7 @@ class Arrivals:
     """Puts pending FILE items as the tracker does and hands their stream records to count_arrivals."""
 
     def __init__(self, wf: Workflow) -> None:
-        self.store = DynamoDBFileStore(wf.ddb, TABLE)
+        self.store = TrackingTable(wf.ddb, TABLE)
         self.n = 0
         self.batch: list[tuple[str, Any]] = []
         arn = wf.ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
@@ -53,7 +53,7 @@ class Arrivals:
 
 
 def breaker_state(wf: Workflow) -> str:
-    return breaker.read_state(wf.ddb, TABLE).state
+    return breaker.read_state(TrackingTable(wf.ddb, TABLE)).state
 
 
 def statuses(outcomes: list[batching.SealOutcome]) -> list[str]:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib import keys
+from chalicelib.tracking_table import to_item
 from chalicelib.workflow import tasks
 from chalicelib.workflow.recover import recover_from_settings
-from chalicelib.workflow.store import to_item
 from tests.functional.workflow.conftest import DATA, DATE, MANIFESTS, TABLE, Workflow
 
 LATER = time.time() + 3600  # "now" for recover: well past RECOVER_AFTER_SECONDS
@@ -185,12 +185,12 @@ def test_files_claimed_by_a_missing_manifest_go_back_to_pending(workflow: Workfl
 
 def test_sealing_manifest_is_skipped_inside_the_lease_then_resumed_and_converted(workflow: Workflow) -> None:
     from chalicelib import batching
-    from chalicelib.dynamodb_store import DynamoDBFileStore
     from chalicelib.file_store import TrackedFile
     from chalicelib.timeutil import now_iso
+    from chalicelib.tracking_table import TrackingTable
 
     # GIVEN a sealer that won batch 0 of the date, claimed its 3 pending files and died
-    store = DynamoDBFileStore(workflow.ddb, TABLE)
+    store = TrackingTable(workflow.ddb, TABLE)
     for i in range(3):
         key = f"in/{DATE}/s{i}.ndjson"
         at = f"2025-01-15T00:00:0{i}.000000Z"

@@ -10,8 +10,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from botocore.stub import Stubber
 
 from chalicelib import aws, keys
+from chalicelib.transient import is_transient
 from chalicelib.workflow import tasks
-from chalicelib.workflow.errors import TransientError, is_retryable_aws_error
+from chalicelib.workflow.errors import TransientError
 from chalicelib.workflow.recover import recover_from_settings
 from ndjson_parquet.local.faults import FaultPlan
 from tests.functional.workflow.conftest import DATE, Workflow
@@ -41,10 +42,10 @@ def test_a_throttled_task_raises_the_error_the_state_machine_retries(
 
 
 def test_no_answer_at_all_is_retryable_and_a_bad_request_is_not() -> None:
-    assert is_retryable_aws_error(EndpointConnectionError(endpoint_url="https://dynamodb"))
-    assert is_retryable_aws_error(ReadTimeoutError(endpoint_url="https://dynamodb"))
+    assert is_transient(EndpointConnectionError(endpoint_url="https://dynamodb"))
+    assert is_transient(ReadTimeoutError(endpoint_url="https://dynamodb"))
     bad = ClientError({"Error": {"Code": "ValidationException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "Query")
-    assert not is_retryable_aws_error(bad)
+    assert not is_transient(bad)
 
 
 def test_a_permanent_aws_error_keeps_its_type(workflow: Workflow) -> None:
