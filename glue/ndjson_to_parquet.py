@@ -10,8 +10,9 @@ Stable API for callers that already hold a SparkSession (the local runtime keeps
     from glue.ndjson_to_parquet import JobArgs, RunSummary, run_job
     summary: RunSummary = run_job(spark, JobArgs(manifest_path=..., output_path=..., quarantine_path=...))
 
-``run_job`` raises ``JobError`` subclasses (``JobArgsError``, ``ReconciliationError``),
-``MissingObjectError`` and ``ManifestError``; nothing is committed when it raises. See
+``run_job`` raises ``JobError`` (``JobArgsError``), ``ReconciliationError`` (the workflow's, from
+chalicelib/workflow/errors.py), ``MissingObjectError`` and ``ManifestError``; nothing is committed
+when it raises. See
 ``glue/job.py`` for the guarantees and ``glue/schema.py`` for how type conflicts resolve.
 """
 
@@ -39,6 +40,7 @@ if not (_importable("chalicelib") and _importable("glue.job")):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chalicelib.manifest import ManifestError  # noqa: E402
+from chalicelib.workflow.errors import ReconciliationError  # noqa: E402
 from glue.job import JobArgs, JobArgsError, JobError, RunSummary, run_job  # noqa: E402
 from glue.storage import MissingObjectError  # noqa: E402
 
@@ -131,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = spark_session()
     try:
         summary = run_job(spark, args)
-    except (JobError, MissingObjectError, ManifestError) as exc:
+    except (JobError, ReconciliationError, MissingObjectError, ManifestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     totals = summary.totals
