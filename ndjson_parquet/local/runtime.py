@@ -460,7 +460,8 @@ class LocalPipeline:
         """moto's CloudFormation keeps the state machine in its non-executing backend and ignores
         DefinitionSubstitutions; create the same ASL file, substituted as the template does,
         under the same name (so the rule's target ARN points at it) in the executing backend."""
-        from ndjson_parquet.local.stepfunctions import deploy_state_machine, render_definition
+        from ndjson_parquet.infra_template import render_definition
+        from ndjson_parquet.local.stepfunctions import deploy_state_machine
 
         definition = render_definition(
             {
