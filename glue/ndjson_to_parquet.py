@@ -104,23 +104,9 @@ def spark_session():
 
         return GlueContext(SparkContext.getOrCreate()).spark_session
     except ImportError:
-        import os
+        from glue.spark import local_session
 
-        from pyspark.sql import SparkSession
-
-        # Workers must run this interpreter (the venv with pyarrow), not whatever python3 is on PATH.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-
-        return (
-            SparkSession.builder.appName("ndjson-to-parquet")
-            .master("local[*]")
-            .config("spark.sql.adaptive.enabled", "true")
-            .config("spark.ui.enabled", "false")
-            # The console progress bar fights with the local runtime's own status line.
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "8")
-            .getOrCreate()
-        )
+        return local_session()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -195,9 +195,9 @@ def warm_spark() -> Iterator[Callable[[], Any]]:
     """Start the SparkSession in the background (8-10 s of JVM start overlap the uploads) and
     keep it for every manifest of the run. A session that already existed (a caller's, e.g. a
     test's) is reused and left running: only the one started here is stopped."""
-    from pyspark.sql import SparkSession
+    from glue.spark import session_running
 
-    existing = SparkSession.getActiveSession()
+    existing = session_running()
     holder: dict[str, Any] = {}
 
     def start() -> None:
@@ -221,7 +221,7 @@ def warm_spark() -> Iterator[Callable[[], Any]]:
         yield get
     finally:
         thread.join()
-        if "spark" in holder and existing is None:
+        if "spark" in holder and not existing:
             holder["spark"].stop()
 
 
