@@ -165,6 +165,8 @@ class Storage:
             try:
                 return int(self._s3().head_object(Bucket=bucket, Key=key, **extra)["ContentLength"])
             except ClientError as exc:
+                # By code: HEAD has no body, so a missing object is a bare "404" ClientError, never
+                # the modelled s3.exceptions.NoSuchKey; the other codes are the emulator's spellings.
                 if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
                     return None
                 raise

@@ -53,16 +53,14 @@ def destroy(stage: str) -> list[str]:
             empty_bucket(s3, bucket)  # anything written while the stack was being deleted
             s3.delete_bucket(Bucket=bucket)
             done.append(f"deleted retained bucket {bucket}")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NoSuchBucket":
-                raise
+        except s3.exceptions.NoSuchBucket:
+            pass  # not retained: the stack deleted it
     for key in keys:
         try:
             kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
             done.append(f"scheduled deletion of key {key} in 7 days")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("NotFoundException", "KMSInvalidStateException"):
-                raise
+        except (kms.exceptions.NotFoundException, kms.exceptions.KMSInvalidStateException):
+            pass  # gone already, or already pending deletion
     return done
 
 
