@@ -307,13 +307,6 @@ def parquet_bytes(table: pa.Table, compression: str) -> bytes:
     return sink.getvalue()
 
 
-def ipc_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
 def read_staged(data: bytes, name: str) -> pa.Table:
     if name.endswith(".arrow"):
         return ipc.open_file(pa.BufferReader(data)).read_all()
