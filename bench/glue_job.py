@@ -61,21 +61,11 @@ def _cold(manifest: Path, work: Path) -> tuple[float, dict]:
 
 def _session_runs(manifest: Path, work: Path) -> tuple[float, list[dict], list[float]]:
     """First run in a fresh session, then ROUNDS x (DuckDB, warm job run), alternating."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
     sys.path.insert(0, str(ROOT))
     from glue.ndjson_to_parquet import JobArgs, run_job
+    from glue.spark import local_session
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("bench-glue-job")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_session("local[2]", "bench-glue-job", {"spark.sql.shuffle.partitions": "4"}, log_level="ERROR")
 
     def job(i: int) -> dict:
         args = JobArgs(str(manifest), str(work / f"warm{i}" / "out"), str(work / f"warm{i}" / "q"))

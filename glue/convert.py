@@ -1,7 +1,7 @@
 """Convert the files of one Spark task: strict parse, Arrow conversion, Parquet and quarantine parts.
 
 Runs inside a Spark task (a whole file per task, several small files per task), so it only uses
-the Python standard library, pyarrow, orjson and the sibling modules. Fast path: lines that passed
+the Python standard library, pyarrow, orjson, the sibling modules and chalicelib/counts.py. Fast path: lines that passed
 the strict parse go to Arrow's C++ JSON reader in one block; if Arrow refuses the block (a type
 conflict, a duplicated key, a value outside an explicit schema) or returns a different row count,
 the file takes the slow path: Python dicts checked value by value, so every refused line gets its
@@ -22,6 +22,7 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from chalicelib.counts import FileCounts
 from glue import isolation
 from glue.blocks import InvalidGzip, ObjectReader, iter_blocks, text_chunks
 from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine, split_lines
@@ -64,22 +65,6 @@ class TaskSpec:
     # Set by the driver so every worker uses the same sizes (0: glue.blocks / glue.parts defaults).
     block_bytes: int = 0
     flush_bytes: int = 0
-
-
-@dataclass
-class FileCounts:
-    uri: str
-    lines: int = 0
-    rows: int = 0
-    quarantined: int = 0
-    blank: int = 0
-    bytes: int = 0
-    # Why the file was set aside whole (glue/isolation.py), else None. A file set aside counts as
-    # one unit: lines = 1, rows = 0, quarantined = 1 (its one quarantine record), blank = 0.
-    set_aside: str | None = None
-
-    def reconciles(self) -> bool:
-        return self.lines == self.rows + self.quarantined + self.blank
 
 
 @dataclass
@@ -319,13 +304,6 @@ def parquet_bytes(table: pa.Table, compression: str) -> bytes:
     sink = io.BytesIO()
     # Microsecond timestamps: what Spark, Athena and DuckDB all read without flags.
     pq.write_table(table, sink, compression=COMPRESSIONS[compression], coerce_timestamps="us")
-    return sink.getvalue()
-
-
-def ipc_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
     return sink.getvalue()
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from chalicelib.manifest import Manifest
+from chalicelib.workflow.errors import ReconciliationError
 from glue import blocks as glue_blocks
 from glue import isolation
 from glue import parts as glue_parts
@@ -58,10 +59,6 @@ class JobError(RuntimeError):
 
 class JobArgsError(JobError, ValueError):
     """Bad job arguments, detected before Spark starts."""
-
-
-class ReconciliationError(JobError):
-    """Some file's lines != rows + quarantined + blank: a line would be lost or counted twice."""
 
 
 @dataclass(frozen=True)

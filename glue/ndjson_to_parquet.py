@@ -10,8 +10,9 @@ Stable API for callers that already hold a SparkSession (the local runtime keeps
     from glue.ndjson_to_parquet import JobArgs, RunSummary, run_job
     summary: RunSummary = run_job(spark, JobArgs(manifest_path=..., output_path=..., quarantine_path=...))
 
-``run_job`` raises ``JobError`` subclasses (``JobArgsError``, ``ReconciliationError``),
-``MissingObjectError`` and ``ManifestError``; nothing is committed when it raises. See
+``run_job`` raises ``JobError`` (``JobArgsError``), ``ReconciliationError`` (the workflow's, from
+chalicelib/workflow/errors.py), ``MissingObjectError`` and ``ManifestError``; nothing is committed
+when it raises. See
 ``glue/job.py`` for the guarantees and ``glue/schema.py`` for how type conflicts resolve.
 """
 
@@ -39,6 +40,7 @@ if not (_importable("chalicelib") and _importable("glue.job")):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chalicelib.manifest import ManifestError  # noqa: E402
+from chalicelib.workflow.errors import ReconciliationError  # noqa: E402
 from glue.job import JobArgs, JobArgsError, JobError, RunSummary, run_job  # noqa: E402
 from glue.storage import MissingObjectError  # noqa: E402
 
@@ -102,23 +104,9 @@ def spark_session():
 
         return GlueContext(SparkContext.getOrCreate()).spark_session
     except ImportError:
-        import os
+        from glue.spark import local_session
 
-        from pyspark.sql import SparkSession
-
-        # Workers must run this interpreter (the venv with pyarrow), not whatever python3 is on PATH.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-
-        return (
-            SparkSession.builder.appName("ndjson-to-parquet")
-            .master("local[*]")
-            .config("spark.sql.adaptive.enabled", "true")
-            .config("spark.ui.enabled", "false")
-            # The console progress bar fights with the local runtime's own status line.
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "8")
-            .getOrCreate()
-        )
+        return local_session()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = spark_session()
     try:
         summary = run_job(spark, args)
-    except (JobError, MissingObjectError, ManifestError) as exc:
+    except (JobError, ReconciliationError, MissingObjectError, ManifestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     totals = summary.totals

@@ -32,7 +32,6 @@ MAX_NAME_CHARS = 255
 # Containers nested deeper than this inside a column are stored as JSON text.
 MAX_COLUMN_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-DECIMAL_DIGITS = 38
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A valid line nests up to 512 levels (glue/lines.py MAX_DEPTH) and the recursive helpers here and in
 # glue/schema.py take up to two frames a level: room for them, so depth is a rule, not a crash.

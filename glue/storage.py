@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
+from chalicelib.s3_delete import delete_batches
+
 
 class MissingObjectError(FileNotFoundError):
     """An object named by the manifest does not exist."""
@@ -163,6 +165,8 @@ class Storage:
             try:
                 return int(self._s3().head_object(Bucket=bucket, Key=key, **extra)["ContentLength"])
             except ClientError as exc:
+                # By code: HEAD has no body, so a missing object is a bare "404" ClientError, never
+                # the modelled s3.exceptions.NoSuchKey; the other codes are the emulator's spellings.
                 if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
                     return None
                 raise
@@ -204,11 +208,11 @@ class Storage:
 
     def delete_prefix(self, prefix_uri: str) -> None:
         if is_s3(prefix_uri):
-            keys = [split_s3(u)[1] for u in self.list(prefix_uri)]
-            bucket = split_s3(prefix_uri)[0]
-            for i in range(0, len(keys), 1000):
-                chunk = [{"Key": k} for k in keys[i : i + 1000]]
-                self._s3().delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+            keys = [{"Key": split_s3(u)[1]} for u in self.list(prefix_uri)]
+            # Policy: errors ignored, as before; only staging folders are dropped this way, and a
+            # leftover there is never read (each run stages under its own token, glue/job.py).
+            for _ in delete_batches(self._s3(), split_s3(prefix_uri)[0], keys):
+                pass
             return
         shutil.rmtree(local_path(prefix_uri), ignore_errors=True)
 
@@ -228,10 +232,11 @@ class Storage:
                 rel = split_s3(uri)[1][len(skey) :]
                 self._s3().copy_object(Bucket=fb, Key=fkey + rel, CopySource={"Bucket": sb, "Key": skey + rel})
                 new_keys.add(fkey + rel)
-            stale = [k for k in (split_s3(u)[1] for u in self.list(final)) if k not in new_keys]
-            for i in range(0, len(stale), 1000):
-                chunk = [{"Key": k} for k in stale[i : i + 1000]]
-                self._s3().delete_objects(Bucket=fb, Delete={"Objects": chunk, "Quiet": True})
+            stale = [{"Key": k} for k in (split_s3(u)[1] for u in self.list(final)) if k not in new_keys]
+            # Policy: errors ignored, unchanged. A stale part that failed to go would stay beside
+            # the new parts, where readers see it; raising instead is a separate decision.
+            for _ in delete_batches(self._s3(), fb, stale):
+                pass
             self.delete_prefix(staged)
             return
         src, dst = local_path(staged), local_path(final)

@@ -17,21 +17,21 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from chalicelib.s3_delete import delete_batches
 from ndjson_parquet.infra_template import stack_name
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:
     """Delete every version and delete marker; returns how many went."""
-    gone = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        entries = [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-        ]
-        for start in range(0, len(entries), 1000):  # DeleteObjects takes at most 1000 keys
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": entries[start : start + 1000], "Quiet": True})
-        gone += len(entries)
-    return gone
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
+    entries = (
+        {"Key": v["Key"], "VersionId": v["VersionId"]}
+        for page in pages
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+    )
+    # Policy: errors ignored. A version left behind fails the bucket's deletion later (the stack's,
+    # or delete_bucket's BucketNotEmpty), which raises there.
+    return sum(batch.sent for batch in delete_batches(s3, bucket, entries))
 
 
 def destroy(stage: str) -> list[str]:
@@ -53,16 +53,14 @@ def destroy(stage: str) -> list[str]:
             empty_bucket(s3, bucket)  # anything written while the stack was being deleted
             s3.delete_bucket(Bucket=bucket)
             done.append(f"deleted retained bucket {bucket}")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NoSuchBucket":
-                raise
+        except s3.exceptions.NoSuchBucket:
+            pass  # not retained: the stack deleted it
     for key in keys:
         try:
             kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
             done.append(f"scheduled deletion of key {key} in 7 days")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("NotFoundException", "KMSInvalidStateException"):
-                raise
+        except (kms.exceptions.NotFoundException, kms.exceptions.KMSInvalidStateException):
+            pass  # gone already, or already pending deletion
     return done
 
 

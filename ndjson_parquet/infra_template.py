@@ -48,6 +48,10 @@ class TemplateError(RuntimeError):
     """The template or the ASL file cannot be rendered."""
 
 
+class DefinitionError(TemplateError):
+    """An agreed substitution variable was given no value."""
+
+
 class StackDeployError(RuntimeError):
     """The stack did not reach a *_COMPLETE state."""
 
@@ -103,6 +107,20 @@ def read_asl(path: Path = ASL_PATH) -> str:
     unknown = set(re.findall(r"\$\{([^}!]+)\}", text)) - set(ASL_VARIABLES)
     if unknown:
         raise TemplateError(f"{path} uses substitution variables outside the agreed set: {sorted(unknown)}")
+    return text
+
+
+def render_definition(substitutions: Mapping[str, str], path: Path = ASL_PATH) -> str:
+    """The ASL (as ``read_asl`` checks it) with ``${Name}`` replaced, as CloudFormation's
+    DefinitionSubstitutions does: for the local runtime, whose moto CloudFormation neither runs the
+    state machine it creates nor applies the substitutions."""
+    text = read_asl(path)
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    leftover = sorted({n for n in ASL_VARIABLES if "${" + n + "}" in text})
+    if leftover:
+        raise DefinitionError(f"unsubstituted variables: {', '.join(leftover)}")
+    json.loads(text)  # a value that broke the JSON fails here, not in the state machine
     return text
 
 

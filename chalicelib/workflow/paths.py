@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-DELETE_BATCH = 1000
+from chalicelib.s3_delete import DELETE_BATCH, delete_batches
 
 
 def join(base: str, *parts: str) -> str:
@@ -55,16 +55,16 @@ def delete_tree(uri: str, s3: Any) -> int:
     """Delete everything under a prefix (or one object); returns how many objects went."""
     if uri.startswith("s3://"):
         bucket, prefix = _split(uri)
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": DELETE_BATCH}
+        )
         deleted = 0
-        paginator = s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": DELETE_BATCH}):
-            objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if not objects:
-                continue
-            resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
-            if resp.get("Errors"):
-                raise RuntimeError(f"could not delete {len(resp['Errors'])} objects under {uri}")
-            deleted += len(objects)
+        for batch in delete_batches(s3, bucket, ({"Key": o["Key"]} for p in pages for o in p.get("Contents", []))):
+            # Policy: raise. Compensation must not report a partial output gone while some of it
+            # is still there; the failed task is retried by the state machine.
+            if batch.errors:
+                raise RuntimeError(f"could not delete {len(batch.errors)} objects under {uri}")
+            deleted += batch.sent
         return deleted
     path = _local(uri)
     if path.is_dir():

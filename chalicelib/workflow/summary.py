@@ -2,29 +2,14 @@
 and "every file of the manifest, and only those, was converted". Pure functions.
 
 A file the job set aside whole (glue/isolation.py) has ``set_aside`` = its reason and counts as one
-unit: ``lines = 1, rows = 0, quarantined = 1, blank = 0`` (its one quarantine record)."""
+unit (chalicelib/counts.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.counts import COUNTS, FileCounts
 from chalicelib.workflow.errors import ReconciliationError
-
-COUNTS = ("lines", "rows", "quarantined", "blank")
-
-
-@dataclass(frozen=True)
-class FileCounts:
-    uri: str
-    lines: int
-    rows: int
-    quarantined: int
-    blank: int
-    set_aside: str = ""  # the reason when the job set the file aside whole, else ""
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in COUNTS}
 
 
 def _files(summary: Any) -> list[dict[str, Any]]:
@@ -48,12 +33,12 @@ def reconcile(summary: Any, expected_uris: list[str]) -> dict[str, FileCounts]:
             raise ReconciliationError(f"run summary file entry is incomplete: {exc}") from None
         reason = raw.get("set_aside")
         if reason:
-            fc = FileCounts(fc.uri, fc.lines, fc.rows, fc.quarantined, fc.blank, set_aside=str(reason))
+            fc.set_aside = str(reason)
             if fc.rows != 0 or fc.quarantined < 1:
                 raise ReconciliationError(f"{fc.uri} is set aside but has {fc.rows} rows, {fc.quarantined} quarantined")
         if min(fc.lines, fc.rows, fc.quarantined, fc.blank) < 0:
             raise ReconciliationError(f"negative count for {fc.uri}")
-        if fc.lines != fc.rows + fc.quarantined + fc.blank:
+        if not fc.reconciles():
             raise ReconciliationError(
                 f"{fc.uri}: lines {fc.lines} != rows {fc.rows} + quarantined {fc.quarantined} + blank {fc.blank}"
             )

@@ -55,6 +55,7 @@ TABLE = "chalicelib/tracking_table.py"  # every read and write of the tracking t
 BATCHING = "chalicelib/batching.py"
 PUBLISHER = "chalicelib/event_publisher.py"
 GLUE_IO = "glue/storage.py"
+S3_DELETE = "chalicelib/s3_delete.py"  # DeleteObjects for paths.py (compensate) and glue/storage.py
 
 PATHS: dict[str, tuple[Call, ...]] = {
     # ---------------------------------------------------------------- every Lambda function
@@ -134,8 +135,8 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(TABLE, "dynamodb", "TransactWriteItems", "table", "owner check", action="dynamodb:ConditionCheckItem"),
         code("chalicelib/workflow/paths.py", "s3", "ListObjectsV2", "output_bucket", "list the run's partial output"),
         code("chalicelib/workflow/paths.py", "s3", "ListObjectsV2", "quarantine_bucket", "list the run's quarantine"),
-        code("chalicelib/workflow/paths.py", "s3", "DeleteObjects", "output_object", "delete the partial output"),
-        code("chalicelib/workflow/paths.py", "s3", "DeleteObjects", "quarantine_object", "delete the run's quarantine"),
+        code(S3_DELETE, "s3", "DeleteObjects", "output_object", "delete_tree: the partial output"),
+        code(S3_DELETE, "s3", "DeleteObjects", "quarantine_object", "delete_tree: the run's quarantine"),
         code(TABLE, "dynamodb", "GetItem", "table", "record_failure on the seal breaker"),
         code(TABLE, "dynamodb", "PutItem", "table", "record_failure on the seal breaker"),
         code("chalicelib/workflow/alerts.py", "sns", "Publish", "topic", "alert: breaker opened / quarantined"),
@@ -210,8 +211,8 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(GLUE_IO, "s3", "CopyObject", "quarantine_object", "staged quarantine -> final folder"),
         code(GLUE_IO, "s3", "CopyObject", "quarantine_object", "copy source", action="s3:GetObject"),
         code(GLUE_IO, "s3", "DeleteObject", "output_object", "delete a staged file"),
-        code(GLUE_IO, "s3", "DeleteObjects", "output_object", "clear staging / an earlier run's parts"),
-        code(GLUE_IO, "s3", "DeleteObjects", "quarantine_object", "clear staging / an earlier run's quarantine"),
+        code(S3_DELETE, "s3", "DeleteObjects", "output_object", "storage: clear staging / an earlier run's parts"),
+        code(S3_DELETE, "s3", "DeleteObjects", "quarantine_object", "storage: clear staging / earlier quarantine"),
     ),
     "glue_service": (
         aws("s3", "GetObject", "scripts_object", "Glue reads the job script and --extra-py-files"),

@@ -192,9 +192,9 @@ def warm_spark() -> Iterator[Callable[[], Any]]:
     """Start the SparkSession in the background (8-10 s of JVM start overlap the uploads) and
     keep it for every manifest of the run. A session that already existed (a caller's, e.g. a
     test's) is reused and left running: only the one started here is stopped."""
-    from pyspark.sql import SparkSession
+    from glue.spark import session_running
 
-    existing = SparkSession.getActiveSession()
+    existing = session_running()
     holder: dict[str, Any] = {}
 
     def start() -> None:
@@ -218,7 +218,7 @@ def warm_spark() -> Iterator[Callable[[], Any]]:
         yield get
     finally:
         thread.join()
-        if "spark" in holder and existing is None:
+        if "spark" in holder and not existing:
             holder["spark"].stop()
 
 
@@ -457,7 +457,8 @@ class LocalPipeline:
         """moto's CloudFormation keeps the state machine in its non-executing backend and ignores
         DefinitionSubstitutions; create the same ASL file, substituted as the template does,
         under the same name (so the rule's target ARN points at it) in the executing backend."""
-        from ndjson_parquet.local.stepfunctions import deploy_state_machine, render_definition
+        from ndjson_parquet.infra_template import render_definition
+        from ndjson_parquet.local.stepfunctions import deploy_state_machine
 
         definition = render_definition(
             {

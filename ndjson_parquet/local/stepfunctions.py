@@ -44,20 +44,15 @@ import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import boto3
 
-from ndjson_parquet.infra_template import ASL_VARIABLES
 from ndjson_parquet.local.iam import Caller
 
 log = logging.getLogger(__name__)
 
-ASL_PATH = Path(__file__).resolve().parents[2] / "infra" / "statemachine" / "convert_manifest.asl.json"
-# The agreed DefinitionSubstitutions variables: one list, owned by the template renderer.
-SUBSTITUTION_NAMES = ASL_VARIABLES
 DEFAULT_ACCOUNT = "123456789012"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -67,22 +62,6 @@ _ROLE_CALLERS: dict[str, Caller] = {}
 
 LambdaHandler = Callable[[dict[str, Any]], Any]
 GlueRunner = Callable[[dict[str, str]], None]
-
-
-class DefinitionError(ValueError):
-    """The ASL file references a variable that was not substituted."""
-
-
-def render_definition(substitutions: Mapping[str, str], path: Path = ASL_PATH) -> str:
-    """The ASL text with ``${Name}`` replaced, as CloudFormation's DefinitionSubstitutions does."""
-    text = path.read_text(encoding="utf-8")
-    for name, value in substitutions.items():
-        text = text.replace("${" + name + "}", value)
-    leftover = sorted({n for n in SUBSTITUTION_NAMES if "${" + n + "}" in text})
-    if leftover:
-        raise DefinitionError(f"unsubstituted variables: {', '.join(leftover)}")
-    json.loads(text)
-    return text
 
 
 def deploy_state_machine(sfn: Any, name: str, definition: str, role_arn: str) -> str:

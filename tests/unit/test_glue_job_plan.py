@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.counts import FileCounts
 from chalicelib.manifest import Manifest, ManifestFile
-from glue.convert import FileCounts, TaskResult
-from glue.job import JobArgs, JobArgsError, ReconciliationError, _reconcile, plan_tasks
+from chalicelib.workflow.errors import ReconciliationError
+from glue.convert import TaskResult
+from glue.job import JobArgs, JobArgsError, _reconcile, plan_tasks
 from glue.ndjson_to_parquet import main, parse_args
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ndjson_parquet.local.stepfunctions import ASL_PATH, SUBSTITUTION_NAMES, DefinitionError, render_definition
+from ndjson_parquet.infra_template import ASL_PATH, ASL_VARIABLES, DefinitionError, render_definition
 
 DEFN = json.loads(ASL_PATH.read_text())
 STATES = DEFN["States"]
@@ -57,11 +57,11 @@ def test_tasks_have_retry_and_catch_as_intended() -> None:
 
 def test_only_agreed_substitutions_and_rendered_definition_parses_in_moto() -> None:
     used = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
-    assert used <= set(SUBSTITUTION_NAMES)
+    assert used <= set(ASL_VARIABLES)
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    text = render_definition({n: f"arn:aws:lambda:us-east-1:123456789012:function:{n}" for n in SUBSTITUTION_NAMES})
+    text = render_definition({n: f"arn:aws:lambda:us-east-1:123456789012:function:{n}" for n in ASL_VARIABLES})
     program, _ = AmazonStateLanguageParser.parse(text)
     assert program is not None
     with pytest.raises(DefinitionError, match="GlueJobName"):
-        render_definition({n: "x" for n in SUBSTITUTION_NAMES if n != "GlueJobName"})
+        render_definition({n: "x" for n in ASL_VARIABLES if n != "GlueJobName"})

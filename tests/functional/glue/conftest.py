@@ -4,8 +4,6 @@ and helpers that write input files and manifests the way the control plane does.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,21 +15,20 @@ from chalicelib.manifest import Manifest, ManifestFile
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need the venv's pyarrow
-    from pyspark.sql import SparkSession
+    from glue.spark import local_session, session_running
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("glue-job-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
+    # A session someone else started (the chaos suite's runtime, an earlier module) is reused and
+    # left running: only the one started here is stopped, so no test depends on file order.
+    started_here = not session_running()
+    session = local_session(
+        "local[2]",
+        "glue-job-tests",
+        {"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "1g"},
+        log_level="ERROR",
     )
-    session.sparkContext.setLogLevel("ERROR")
     yield session
-    session.stop()
+    if started_here:
+        session.stop()
 
 
 def write_manifest(path: Path, manifest_id: str, uris: list[str], date: str = "2024-05-01") -> Path:

@@ -18,12 +18,8 @@ from chalicelib.events import MANIFEST_READY, SOURCE
 from chalicelib.manifest import Manifest, ManifestFile, manifest_object_key
 from chalicelib.settings import get_settings
 from chalicelib.workflow import paths, tasks
-from ndjson_parquet.local.stepfunctions import (
-    LocalTaskHost,
-    deploy_state_machine,
-    render_definition,
-    wait_for_execution,
-)
+from ndjson_parquet.infra_template import render_definition
+from ndjson_parquet.local.stepfunctions import LocalTaskHost, deploy_state_machine, wait_for_execution
 from tests.conftest import client
 from tests.functional.control_plane.resources import create_tracking_table, drain
 
