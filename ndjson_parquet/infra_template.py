@@ -81,18 +81,21 @@ def stack_name(stage: str) -> str:
     return f"{APP_NAME}-{stage}"
 
 
-@lru_cache(maxsize=4)
-def _load_yaml(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8")
-
-
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as plain JSON-able data (short-form tags become Fn:: objects)."""
-    decoded, matches = decode_str(_load_yaml(str(path)))
+    """The template as plain JSON-able data (short-form tags become Fn:: objects); a fresh copy
+    each call, so callers may change it."""
+    return json.loads(_template_json(str(path), Path(path).stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=4)
+def _template_json(path: str, mtime_ns: int) -> str:
+    """Parsing the YAML costs about a second; a test session deploys many times (keyed on mtime,
+    so an edited template is parsed again)."""
+    decoded, matches = decode_str(Path(path).read_text(encoding="utf-8"))
     if matches or decoded is None:
         raise TemplateError(f"cannot parse {path}: {[str(m) for m in matches]}")
-    # Round-trip through JSON: cfn-lint's node types become plain dict/list/str.
-    return json.loads(json.dumps(decoded))
+    # Through JSON: cfn-lint's node types become plain dict/list/str.
+    return json.dumps(decoded)
 
 
 def read_asl(path: Path = ASL_PATH) -> str:
@@ -294,9 +297,16 @@ def _is_moto(cfn: Any) -> bool:
 
 
 def _session_for(cfn: Any) -> Any:
+    return _EndpointSession(_region_session(cfn.meta.region_name), cfn.meta.endpoint_url)
+
+
+@lru_cache(maxsize=4)
+def _region_session(region: str) -> Any:
+    """One boto3 session per region for the deploy's fix-up clients: a new session reloads every
+    service model from disk (seconds per deploy, many deploys per test session)."""
     import boto3
 
-    return _EndpointSession(boto3.session.Session(region_name=cfn.meta.region_name), cfn.meta.endpoint_url)
+    return boto3.session.Session(region_name=region)
 
 
 class _EndpointSession:
