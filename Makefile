@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAGE ?= dev
 SEEDS ?= 200
+TEST_WORKERS ?= 2
 FILES ?= 20000
 SAMPLE_DIR := samples/input
 OUT ?= out
@@ -39,7 +40,7 @@ run: $(STAMP) check-java ## Run the whole pipeline locally on the bundled sample
 	@echo "look at it:  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select dt, manifest, count(*) as n_rows from read_parquet('$(OUT)/parquet/dt=*/manifest=*/*.parquet', hive_partitioning=true, union_by_name=true) group by all order by all\\\"))\""
 
 test: $(STAMP) check-java ## Run the test suite (unit, functional, e2e) with coverage
-	$(BIN)/python -m pytest -q --cov --cov-report=term --cov-report=xml -m "not chaos" --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term --cov-report=xml -m "not chaos" --durations=15 $(PYTEST_ARGS)
 
 fuzz: $(STAMP) ## Round-trip property tests with many examples (HYPOTHESIS_PROFILE=fuzz)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_roundtrip_property.py tests/unit/test_lines.py

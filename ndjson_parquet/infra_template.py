@@ -297,16 +297,24 @@ def _is_moto(cfn: Any) -> bool:
 
 
 def _session_for(cfn: Any) -> Any:
-    return _EndpointSession(_region_session(cfn.meta.region_name), cfn.meta.endpoint_url)
-
-
-@lru_cache(maxsize=4)
-def _region_session(region: str) -> Any:
-    """One boto3 session per region for the deploy's fix-up clients: a new session reloads every
-    service model from disk (seconds per deploy, many deploys per test session)."""
     import boto3
+    import botocore.session
 
-    return boto3.session.Session(region_name=region)
+    # A new session per deploy, so it signs with the credentials of the moment (a test session
+    # swaps them between deploys); only the service-model loader is shared: a fresh one reads
+    # every model from disk again, seconds per deploy.
+    core = botocore.session.Session()
+    core.register_component("data_loader", _shared_loader())
+    return _EndpointSession(
+        boto3.session.Session(botocore_session=core, region_name=cfn.meta.region_name), cfn.meta.endpoint_url
+    )
+
+
+@lru_cache(maxsize=1)
+def _shared_loader() -> Any:
+    import botocore.session
+
+    return botocore.session.Session().get_component("data_loader")
 
 
 class _EndpointSession:

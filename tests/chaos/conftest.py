@@ -1,4 +1,4 @@
-"""Fault-injection scenarios: one moto server and one warm SparkSession for the whole session.
+"""Fault-injection scenarios: one moto server and one warm SparkSession per test module.
 
 ``make test`` runs the fixed scenarios (not marked chaos); ``make chaos SEEDS=N`` runs N
 randomized ones (``-m chaos --seeds N``); ``--seed S`` replays one randomized seed.
@@ -40,11 +40,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("chaos_seed", seeds, ids=[f"seed{s}" for s in seeds])
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def services() -> Iterator[SharedServices]:
-    # Package scope, not session: the server enforces IAM, and moto's auth switch is
-    # process-wide, so it must be torn down (enforcement off) before tests of other packages
-    # start their own unenforced moto server (tests/conftest.py checks that it is).
+    # Module scope, not session: the server enforces IAM, and moto's auth switch is
+    # process-wide, so it must be torn down (enforcement off) before any other module's tests
+    # start their own unenforced moto server (tests/conftest.py checks that it is). Not package
+    # scope either: make test's workers may run tests/chaos/test_fault_plan.py (unenforced)
+    # after the scenarios, inside this package.
     with shared_services() as shared:
         yield shared
 

@@ -23,8 +23,13 @@ from ndjson_parquet.local.runtime import LocalPipeline, SharedServices
 from tests.chaos.conftest import run_scenario
 
 pytestmark = pytest.mark.slow
+# make test spreads the scenarios over its workers in two groups (each worker's moto server and
+# SparkSession are set up once per group, see tests/chaos/conftest.py).
+POINTS = pytest.mark.xdist_group("chaos-points")
+SEEDS = pytest.mark.xdist_group("chaos-seeds")
 
 
+@POINTS
 @pytest.mark.parametrize(
     "point", (*ALL_CRASH_POINTS, GLUE_FAILURE, START_FAILURE, PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK)
 )
@@ -46,6 +51,7 @@ def test_one_fault_point(point: str, services: SharedServices, tmp_path: Path) -
 IN_MAKE_TEST = 5
 
 
+@SEEDS
 @pytest.mark.parametrize(
     "seed",
     [pytest.param(s, id=f"seed{s}", marks=() if s < IN_MAKE_TEST else pytest.mark.chaos) for s in range(20)],
@@ -61,6 +67,7 @@ def test_fixed_seed(seed: int, services: SharedServices, tmp_path: Path) -> None
     )
 
 
+@SEEDS
 @pytest.mark.parametrize("crash", [None, "inside_finalize"])
 def test_poison_file_is_set_aside_alone(
     crash: str | None, services: SharedServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -89,6 +96,7 @@ def test_poison_file_is_set_aside_alone(
         assert plan.injected[crash] == 1
 
 
+@POINTS
 def test_a_file_that_kills_its_worker_is_narrowed_down_alone(
     services: SharedServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

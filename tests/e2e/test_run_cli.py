@@ -11,7 +11,8 @@ import pytest
 
 from tests.e2e.conftest import DATE, EXPECTED_QUARANTINE, EXPECTED_ROWS, cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+# One group: the module fixture runs the CLI once for all its tests (make test runs them on one worker).
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.xdist_group("e2e-run-cli")]
 
 
 def _key(uri: str) -> str:

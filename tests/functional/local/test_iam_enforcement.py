@@ -24,6 +24,9 @@ from ndjson_parquet.local.iam import Caller, create_callers, for_moto
 from ndjson_parquet.local.runtime import STAGE, RunOptions, _restored_environment, configure_handlers
 from ndjson_parquet.local.server import moto_server
 
+# One group: the module's enforcing server (``enforced``) is set up once, on one make-test worker.
+pytestmark = pytest.mark.xdist_group("iam-enforced")
+
 
 def test_for_moto_widens_only_services_moto_checks_against_star() -> None:
     policy = {
