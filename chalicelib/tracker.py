@@ -1,6 +1,8 @@
 """track_files: S3 notifications from the ingest queue → one FILE item per object version.
 
-Chalice cannot report partial batch failures (it does not set ReportBatchItemFailures), so:
+The handler is all-or-nothing per batch and returns no ``batchItemFailures`` (the SQS mapping
+has ReportBatchItemFailures turned on by ndjson_parquet/postdeploy.py, which treats that as
+"every message succeeded"), so:
 - TRANSIENT errors (throttling, 5xx, the DLQ itself unreachable) raise: the whole batch is
   retried, which is safe because every put is idempotent (a redelivery changes nothing);
 - PERMANENT per-message errors (not JSON, not an S3 event, malformed record) never raise: the

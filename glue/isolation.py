@@ -1,4 +1,4 @@
-"""Fault isolation: one file never takes down its manifest (DESIGN invariants 10 and 13).
+"""Fault isolation: one file never takes down its manifest (docs/invariants.md #9).
 
 Each file of a Spark task is read and converted inside ``guard``. An exception there is judged:
 

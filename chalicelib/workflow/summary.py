@@ -1,4 +1,4 @@
-"""The Glue run summary, checked: invariant 4 (``lines = rows + quarantined + blank`` per file)
+"""The Glue run summary, checked: docs/invariants.md #4 (``lines = rows + quarantined + blank`` per file)
 and "every file of the manifest, and only those, was converted". Pure functions.
 
 A file the job set aside whole (glue/isolation.py) has ``set_aside`` = its reason and counts as one

@@ -1,4 +1,4 @@
-"""One file never takes down its manifest (DESIGN invariants 10 and 13), end to end in the shared
+"""One file never takes down its manifest (docs/invariants.md #9), end to end in the shared
 local SparkSession: a deterministic conversion failure sets the file aside whole while the other
 19 files commit; a transient error fails the run with nothing committed."""
 
