@@ -63,7 +63,7 @@ bench: $(STAMP) check-java ## Benchmarks; results as JSON in bench/results/
 chaos: $(STAMP) check-java ## Randomized fault-injection campaign (SEEDS=200)
 	rm -f bench/results/chaos_scenarios.jsonl
 	CHAOS_RECORD=bench/results/chaos_scenarios.jsonl CHAOS_SUMMARY=bench/results/chaos.json \
-		$(BIN)/python -m pytest -q -m chaos tests/chaos --seeds $(SEEDS)
+		$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m chaos tests/chaos --seeds $(SEEDS)
 
 load: $(STAMP) ## Control-plane load run (FILES=20000)
 	$(BIN)/python -m bench.load --files $(FILES)
