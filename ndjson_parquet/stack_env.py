@@ -51,7 +51,7 @@ def apply_aws_options(args: argparse.Namespace, needs_stack: bool = True) -> Non
         if host in ("127.0.0.1", "localhost", "::1"):
             # A moto endpoint without IAM enforcement accepts any keys, so no profile is needed; the
             # local runtime enforces IAM and refuses these placeholders (InvalidClientTokenId):
-            # export the operator keys `run --keep-running` prints (tests/e2e/test_keep_running.py).
+            # export the operator keys `run --keep-running` prints (tests/e2e/test_kept_runtime.py).
             os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
             os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
             os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
