@@ -45,6 +45,8 @@ from glue.rescue import RESERVED
 from glue.schema import final_schema, parse_schema_text, schema_json
 from glue.shipping import ship_modules
 from glue.storage import MissingObjectError, S3Config, Storage, join
+from glue.table import TableConfig, commit_manifest, current_schema, open_catalog
+from glue.table_schema import SchemaChangeRefused, evolve, fits_within
 
 log = logging.getLogger("ndjson_parquet.glue")
 
@@ -61,6 +63,10 @@ class JobArgsError(JobError, ValueError):
     """Bad job arguments, detected before Spark starts."""
 
 
+class SchemaChangeError(JobError):
+    """``failOnNewColumns``: the manifest would change the table's schema; nothing was committed."""
+
+
 @dataclass(frozen=True)
 class JobArgs:
     manifest_path: str
@@ -69,6 +75,9 @@ class JobArgs:
     compression: str = "snappy"
     schema_path: str | None = None
     target_file_mb: float = 128.0
+    # The Iceberg table the manifest is committed to (glue/table.py); None: the per-manifest
+    # folder output (``dt=<date>/manifest=<id>/`` replaced on every run).
+    table: TableConfig | None = None
 
     def validate(self) -> JobArgs:
         for name in ("manifest_path", "output_path", "quarantine_path"):
@@ -80,6 +89,11 @@ class JobArgs:
             )
         if not (self.target_file_mb > 0):
             raise JobArgsError(f"--TARGET_FILE_MB must be > 0, got {self.target_file_mb}")
+        if self.table is not None:
+            try:
+                self.table.validate()
+            except ValueError as exc:
+                raise JobArgsError(f"table: {exc}") from None
         return self
 
 
@@ -101,6 +115,12 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)
     # Files set aside whole (each file entry's ``set_aside`` holds its reason; glue/isolation.py).
     files_set_aside: int = 0
+    # The table commit (table output only): its snapshot, the schema it left, what changed.
+    table: str | None = None
+    snapshot_id: int | None = None
+    schema_id: int | None = None
+    schema_changes: list[str] = field(default_factory=list)
+    run_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,15 +197,24 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
     manifest = Manifest.from_json(storage.read_bytes(args.manifest_path))
     schema = _load_schema(spark, storage, args.schema_path)
     sizes = _check_objects(storage, manifest)
+    # The table's schema is read before conversion: the manifest is conformed to it (and to
+    # what the table's schema policy lets the manifest add), never to a schema of its own.
+    catalog = open_catalog(args.table, s3) if args.table else None
+    table_schema = current_schema(catalog, args.table) if args.table else None
     timings["plan_s"] = time.perf_counter() - started
     log.info("manifest %s: %d files, %d bytes", manifest.manifest_id, len(sizes), sum(s for _, s in sizes))
 
     mid, date = manifest.manifest_id, manifest.date_prefix
-    data_final = join(args.output_path, f"dt={date}", f"manifest={mid}")
-    q_final = join(args.quarantine_path, f"dt={date}", f"manifest={mid}")
     token = uuid.uuid4().hex[:12]
-    data_stage = join(args.output_path, "_staging", f"{mid}-{token}")
+    q_final = join(args.quarantine_path, f"dt={date}", f"manifest={mid}")
     q_stage = join(args.quarantine_path, "_staging", f"{mid}-{token}")
+    if args.table:
+        # Inside the table's location, under a name no other attempt uses: once committed, a
+        # file stays where a snapshot references it (old ones go when snapshots expire).
+        data_final = data_stage = join(args.table.location, "data", f"dt={date}", f"{mid}-{token}")
+    else:
+        data_final = join(args.output_path, f"dt={date}", f"manifest={mid}")
+        data_stage = join(args.output_path, "_staging", f"{mid}-{token}")
 
     sc = spark.sparkContext
     ship_modules(sc)
@@ -212,6 +241,9 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
         for i, g in enumerate(groups)
     ]
     committed = False
+    commit_started = False
+    commit = None
+    changes: list[Any] = []
     try:
         t = time.perf_counter()
         results: list[TaskResult] = sc.parallelize(specs, len(specs)).map(run_task).collect()
@@ -227,29 +259,43 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
             final = final_schema([s for c, s in ordered if c.rows])
         else:
             final = schema
+        if args.table:
+            try:
+                final, changes = evolve(table_schema, final, args.table.mode)
+            except SchemaChangeRefused as exc:
+                raise SchemaChangeError(str(exc)) from exc
         target = with_provenance(final)
         redo = [
             ConformSpec(p.uri, target, compression, s3, tuple((c.uri, versions[c.uri]) for c in r.files))
             for r in results
             for p in r.parts
-            if p.uri.endswith(".arrow") or p.schema != data_fields(target)
+            if p.uri.endswith(".arrow") or not _part_fits(p.schema, target, table=args.table is not None)
         ]
-        if redo:
-            sc.parallelize(redo, len(redo)).map(run_conform).collect()
+        rewritten = sc.parallelize(redo, len(redo)).map(run_conform).collect() if redo else []
+        conformed = dict(zip([c.staged_file for c in redo], rewritten, strict=True))
+        parts = [conformed.get(p.uri, p.uri) for r in results for p in r.parts]
         timings["unify_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        storage.replace_folder(data_stage, data_final)
         storage.replace_folder(q_stage, q_final)
+        if args.table:
+            commit_started = True
+            commit = commit_manifest(catalog, args.table, target, parts, mid, token, changes)
+        else:
+            storage.replace_folder(data_stage, data_final)
         committed = True
-        log.info("manifest %s committed to %s", mid, data_final)
+        log.info("manifest %s committed to %s", mid, args.table.identifier if args.table else data_final)
         timings["commit_s"] = time.perf_counter() - t
     finally:
         if not committed:
-            storage.delete_prefix(data_stage)
+            # A table commit that was attempted may have landed (an ambiguous failure): its files
+            # stay, a snapshot may reference them; unreferenced ones are orphan files for the
+            # table's maintenance to remove. Files no commit ever saw are ours to delete.
+            if not commit_started:
+                storage.delete_prefix(data_stage)
             storage.delete_prefix(q_stage)
 
-    out_bytes = sum(storage.size(u) or 0 for u in storage.list(data_final))
+    out_bytes = sum(storage.size(u) or 0 for u in (parts if args.table else storage.list(data_final)))
     totals = {k: sum(f[k] for f in files) for k in ("lines", "rows", "quarantined", "blank", "bytes")}
     set_aside = [f for f in files if f.get("set_aside")]
     if set_aside:
@@ -265,15 +311,29 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
         compression=compression,
         output_path=data_final,
         quarantine_path=q_final,
-        data_files=sum(len(r.parts) for r in results),
+        data_files=len(parts),
         tasks=len(specs),
         input_bytes=sum(s for _, s in sizes),
         output_bytes=out_bytes,
         timings={k: round(v, 3) for k, v in timings.items()},
         files_set_aside=len(set_aside),
+        table=".".join(args.table.identifier) if args.table else None,
+        snapshot_id=commit.snapshot_id if commit else None,
+        schema_id=commit.schema_id if commit else None,
+        schema_changes=[c.describe() for c in changes],
+        run_token=token,
     )
     storage.write_bytes(
         join(args.output_path, "_runs", f"{mid}.json"),
         json.dumps(summary.to_dict(), indent=2, ensure_ascii=False).encode("utf-8"),
     )
     return summary
+
+
+def _part_fits(part: pa.Schema, target: pa.Schema, table: bool) -> bool:
+    """Whether a staged part can be committed as written. Folder output: exactly the manifest's
+    schema. Table output: a part may lack columns (the table reads them as null), but each column
+    it has must be the table's, with the table's type."""
+    if not table:
+        return part == data_fields(target)
+    return fits_within(part, data_fields(target))

@@ -4,6 +4,9 @@ Usage (Glue passes the same ``--NAME value`` pairs; locally a plain SparkSession
 
     python glue/ndjson_to_parquet.py --MANIFEST_PATH m.json --OUTPUT_PATH out/ --QUARANTINE_PATH q/ \
         [--COMPRESSION_TYPE snappy|gzip|zstd|lz4|brotli|none] [--SCHEMA_PATH schema.ddl] [--TARGET_FILE_MB 128]
+        [--TABLE_NAME t --TABLE_NAMESPACE db --TABLE_LOCATION s3://bucket/table
+         --TABLE_CATALOG glue|sql [--CATALOG_URI sqlite:////path/catalog.db]
+         --SCHEMA_MODE addNewColumns|rescue|failOnNewColumns]
 
 Stable API for callers that already hold a SparkSession (the local runtime keeps one warm)::
 
@@ -43,11 +46,25 @@ from chalicelib.manifest import ManifestError  # noqa: E402
 from chalicelib.workflow.errors import ReconciliationError  # noqa: E402
 from glue.job import JobArgs, JobArgsError, JobError, RunSummary, run_job  # noqa: E402
 from glue.storage import MissingObjectError  # noqa: E402
+from glue.table import TableConfig  # noqa: E402
+from glue.table_schema import DEFAULT_MODE  # noqa: E402
 
 __all__ = ["JobArgs", "JobError", "RunSummary", "main", "parse_args", "run_job"]
 
 REQUIRED = ("MANIFEST_PATH", "OUTPUT_PATH", "QUARANTINE_PATH")
-OPTIONAL = ("COMPRESSION_TYPE", "SCHEMA_PATH", "TARGET_FILE_MB", "LOG_LEVEL")
+OPTIONAL = (
+    "COMPRESSION_TYPE",
+    "SCHEMA_PATH",
+    "TARGET_FILE_MB",
+    "LOG_LEVEL",
+    # The Iceberg table output (glue/table.py); without TABLE_NAME the job writes manifest folders.
+    "TABLE_CATALOG",
+    "TABLE_NAMESPACE",
+    "TABLE_NAME",
+    "TABLE_LOCATION",
+    "CATALOG_URI",
+    "SCHEMA_MODE",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -64,7 +81,21 @@ def _to_job_args(values: dict[str, str | None]) -> JobArgs:
         compression=(values.get("COMPRESSION_TYPE") or "snappy").lower(),
         schema_path=values.get("SCHEMA_PATH") or None,
         target_file_mb=target_mb,
+        table=_table_config(values),
     ).validate()
+
+
+def _table_config(values: dict[str, str | None]) -> TableConfig | None:
+    if not values.get("TABLE_NAME"):
+        return None
+    return TableConfig(
+        catalog=values.get("TABLE_CATALOG") or "glue",
+        namespace=values.get("TABLE_NAMESPACE") or "",
+        name=values.get("TABLE_NAME") or "",
+        location=values.get("TABLE_LOCATION") or "",
+        uri=values.get("CATALOG_URI") or None,
+        mode=values.get("SCHEMA_MODE") or DEFAULT_MODE,
+    )
 
 
 def parse_args(argv: Sequence[str]) -> JobArgs:

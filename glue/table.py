@@ -1,0 +1,278 @@
+"""The dataset as one Apache Iceberg table: catalog wiring and the one commit per manifest.
+
+Runs on the Glue job's driver only (never inside a Spark task). The catalog is the AWS Glue Data
+Catalog in AWS and pyiceberg's SQL catalog on sqlite locally, chosen by ``TableConfig.catalog``;
+the rest of the code does not know which.
+
+``commit_manifest`` makes ONE snapshot per manifest, an Iceberg overwrite that removes the data
+files holding the manifest's earlier rows and adds this attempt's files, with the schema change
+in the same transaction. A retried or replayed manifest therefore replaces its rows, never
+doubles them, and no snapshot shows half of a manifest. The manifest's earlier files are found
+from metadata alone: ``_manifest_id`` keeps full column metrics (not Iceberg's default
+``truncate(16)``), each data file holds exactly one manifest's rows, so its lower and upper bound
+are that manifest's id. Concurrent manifests commit optimistically; a conflict reloads the table
+and tries again after a jittered backoff (chalicelib/backoff.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from chalicelib.backoff import sleep_before_retry
+from glue.rescue import MANIFEST_ID
+from glue.storage import S3Config
+from glue.table_schema import DEFAULT_MODE, Change, check_mode
+
+log = logging.getLogger("ndjson_parquet.glue")
+
+CATALOGS = ("sql", "glue")
+# Table properties set at creation. Full metrics on _manifest_id: deciding which files hold a
+# manifest's rows from the manifest lists alone, never by reading other manifests' data.
+TABLE_PROPERTIES = {
+    "format-version": "2",
+    f"write.metadata.metrics.column.{MANIFEST_ID}": "full",
+    "write.parquet.compression-codec": "snappy",
+}
+COMMIT_ATTEMPTS = 12
+
+
+class TableCommitError(RuntimeError):
+    """The manifest could not be committed (conflicts outlasted the retries, or a bad data file)."""
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    """Where the table is: ``catalog`` ``sql`` (``uri``: a SQLAlchemy URL, sqlite locally) or
+    ``glue`` (the Glue Data Catalog of the job's account and region), and the table's location."""
+
+    catalog: str
+    namespace: str
+    name: str
+    location: str
+    uri: str | None = None
+    mode: str = DEFAULT_MODE
+
+    def validate(self) -> TableConfig:
+        if self.catalog not in CATALOGS:
+            raise ValueError(f"catalog {self.catalog!r} is not one of {', '.join(CATALOGS)}")
+        if self.catalog == "sql" and not self.uri:
+            raise ValueError("the sql catalog needs a uri (for example sqlite:////path/catalog.db)")
+        for name in ("namespace", "name", "location"):
+            if not getattr(self, name):
+                raise ValueError(f"table {name} is required")
+        check_mode(self.mode)
+        return self
+
+    @property
+    def identifier(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+def _io_properties(s3: S3Config | None) -> dict[str, str]:
+    """pyiceberg's FileIO settings: only an endpoint override (moto locally) carries keys; in AWS
+    the job's role credentials are found by the SDK, never copied."""
+    if s3 is None or not s3.endpoint_url:
+        return {"s3.region": s3.region} if s3 and s3.region else {}
+    props = {
+        "s3.endpoint": s3.endpoint_url,
+        "s3.region": s3.region or "us-east-1",
+        "s3.access-key-id": s3.access_key or "testing",
+        "s3.secret-access-key": s3.secret_key or "testing",
+        "s3.force-virtual-addressing": "false",
+    }
+    if s3.session_token:
+        props["s3.session-token"] = s3.session_token
+    return props
+
+
+def open_catalog(config: TableConfig, s3: S3Config | None = None, glue_client: Any = None) -> Any:
+    """The configured catalog; ``glue_client``: a boto3 Glue client (default: from the environment)."""
+    config.validate()
+    props = _io_properties(s3)
+    if config.catalog == "sql":
+        from pyiceberg.catalog.sql import SqlCatalog
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return SqlCatalog("local", uri=config.uri, warehouse=config.location, **props)
+        except OperationalError:
+            # Two first runs raced to create the catalog's own tables: they exist now.
+            return SqlCatalog("local", uri=config.uri, warehouse=config.location, **props)
+    import boto3
+    from pyiceberg.catalog.glue import GlueCatalog
+
+    if glue_client is None:
+        endpoint = s3.endpoint_url if s3 else None
+        region = s3.region if s3 else None
+        glue_client = boto3.client(
+            "glue",
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id=s3.access_key if s3 and endpoint else None,
+            aws_secret_access_key=s3.secret_key if s3 and endpoint else None,
+            aws_session_token=s3.session_token if s3 and endpoint else None,
+        )
+    return GlueCatalog("glue", client=glue_client, **props)
+
+
+def _plain(t: pa.DataType) -> pa.DataType:
+    """pyiceberg reads strings and lists as Arrow's large types; the job writes the plain ones."""
+    if pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_large_list(t) or pa.types.is_list(t):
+        return pa.list_(_plain(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _plain(f.type)) for f in t])
+    return t
+
+
+def arrow_schema(table: Any) -> pa.Schema:
+    """The table's current schema as the job's Arrow types (no field ids)."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    schema = schema_to_pyarrow(table.schema(), include_field_ids=False)
+    return pa.schema([pa.field(f.name, _plain(f.type)) for f in schema])
+
+
+def load_table(catalog: Any, config: TableConfig) -> Any | None:
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        return catalog.load_table(config.identifier)
+    except NoSuchTableError:
+        return None
+
+
+def current_schema(catalog: Any, config: TableConfig) -> pa.Schema | None:
+    """The table's schema before a manifest is converted (None: the table does not exist yet)."""
+    table = load_table(catalog, config)
+    return None if table is None else arrow_schema(table)
+
+
+def _load_or_create(catalog: Any, config: TableConfig, schema: pa.Schema) -> Any:
+    table = load_table(catalog, config)
+    if table is not None:
+        return table
+    # Concurrent first manifests race to create: the loser finds what the winner made (the SQL
+    # catalog reports the race as an integrity error, not as "already exists").
+    try:
+        catalog.create_namespace_if_not_exists(config.namespace)
+    except Exception:
+        if config.namespace not in {n[0] for n in catalog.list_namespaces()}:
+            raise
+    try:
+        return catalog.create_table(
+            config.identifier, schema=schema, location=config.location, properties=TABLE_PROPERTIES
+        )
+    except Exception:
+        table = load_table(catalog, config)
+        if table is None:
+            raise
+        return table
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    snapshot_id: int | None
+    schema_id: int
+    files_added: int
+    files_replaced: int
+    attempts: int
+
+
+def manifest_files(table: Any, manifest_id: str) -> list[Any]:
+    """The data files of the current snapshot that hold ``manifest_id``'s rows, from metadata."""
+    from pyiceberg.conversions import from_bytes
+    from pyiceberg.expressions import EqualTo
+
+    field_id = table.schema().find_field(MANIFEST_ID).field_id
+    kind = table.schema().find_type(MANIFEST_ID)
+    found = []
+    for task in table.scan(row_filter=EqualTo(MANIFEST_ID, manifest_id)).plan_files():
+        low = task.file.lower_bounds.get(field_id)
+        high = task.file.upper_bounds.get(field_id)
+        if low is None or high is None or from_bytes(kind, low) != manifest_id or from_bytes(kind, high) != manifest_id:
+            # Every file this job writes holds one manifest: removing a file that also holds
+            # other rows would lose them, so refuse instead.
+            raise TableCommitError(f"data file {task.file.file_path} does not hold manifest {manifest_id} alone")
+        found.append(task.file)
+    return found
+
+
+def _commit_once(
+    catalog: Any,
+    config: TableConfig,
+    schema: pa.Schema,
+    paths: list[str],
+    manifest_id: str,
+    properties: dict[str, str],
+) -> CommitResult:
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+    table = _load_or_create(catalog, config, schema)
+    with table.transaction() as tx:
+        # union_by_name adds the new fields (nested ones too) and applies the promotions
+        # glue/table_schema.py allowed; a field the table has keeps its id and type.
+        with tx.update_schema() as update:
+            update.union_by_name(schema)
+        if tx.table_metadata.name_mapping() is None:
+            # The job's files carry no Iceberg field ids: readers map their columns by name.
+            # update_schema keeps this mapping in step with every later schema change.
+            mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
+            tx.set_properties(**{"schema.name-mapping.default": mapping})
+        earlier = manifest_files(table, manifest_id)
+        added = [parquet_file_to_data_file(table.io, tx.table_metadata, p) for p in paths]
+        if earlier or added:
+            with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+                for f in earlier:
+                    overwrite.delete_data_file(f)
+                for f in added:
+                    overwrite.append_data_file(f)
+    table = catalog.load_table(config.identifier)
+    snapshot = table.current_snapshot()
+    return CommitResult(
+        snapshot_id=snapshot.snapshot_id if snapshot else None,
+        schema_id=table.schema().schema_id,
+        files_added=len(added),
+        files_replaced=len(earlier),
+        attempts=1,
+    )
+
+
+def commit_manifest(
+    catalog: Any,
+    config: TableConfig,
+    schema: pa.Schema,
+    paths: list[str],
+    manifest_id: str,
+    run_token: str,
+    changes: list[Change] | None = None,
+    attempts: int = COMMIT_ATTEMPTS,
+) -> CommitResult:
+    """Commit one manifest's data files (``paths``, all written with ``schema``): one snapshot
+    that replaces the manifest's earlier rows, schema changes included. Retried on conflicts."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    properties = {"manifest_id": manifest_id, "run_token": run_token}
+    if changes:
+        properties["schema_changes"] = "; ".join(c.describe() for c in changes)[:4000]
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():
+                # pyiceberg warns when a filter matches nothing: a first commit, not a problem.
+                warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+                result = _commit_once(catalog, config, schema, paths, manifest_id, properties)
+        except CommitFailedException as exc:
+            # Another manifest committed first (optimistic concurrency): reload and redo.
+            if attempt == attempts:
+                raise TableCommitError(f"manifest {manifest_id}: {attempts} commit conflicts in a row: {exc}") from exc
+            log.info("manifest %s: commit conflict (%s), attempt %d", manifest_id, exc, attempt)
+            sleep_before_retry(attempt, base=0.05, cap=5.0)
+            continue
+        return CommitResult(**{**result.__dict__, "attempts": attempt})
+    raise AssertionError("unreachable")
