@@ -160,11 +160,14 @@ def _load_or_create(catalog: Any, config: TableConfig, schema: pa.Schema) -> Any
         return table
     # Concurrent first manifests race to create: the loser finds what the winner made (the SQL
     # catalog reports the race as an integrity error, not as "already exists").
-    try:
-        catalog.create_namespace_if_not_exists(config.namespace)
-    except Exception:
-        if config.namespace not in {n[0] for n in catalog.list_namespaces()}:
-            raise
+    if config.catalog == "sql":
+        # Locally the catalog is ours to set up. In AWS the stack creates the Glue database, and
+        # the job's role may not create databases.
+        try:
+            catalog.create_namespace_if_not_exists(config.namespace)
+        except Exception:
+            if config.namespace not in {n[0] for n in catalog.list_namespaces()}:
+                raise
     try:
         return catalog.create_table(
             config.identifier, schema=schema, location=config.location, properties=TABLE_PROPERTIES

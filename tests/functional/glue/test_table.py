@@ -228,6 +228,7 @@ def test_the_glue_data_catalog_on_moto_with_files_in_s3(aws, tmp_path):
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="lake")
+    boto3.client("glue").create_database(DatabaseInput={"Name": "analytics"})  # the stack's, in AWS
     s3cfg = S3Config.from_env()
     config = TableConfig("glue", "analytics", "events", "s3://lake/table")
     catalog = open_catalog(config, s3cfg)
