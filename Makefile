@@ -37,7 +37,7 @@ sample: $(STAMP) ## Generate the bundled sample input (deterministic)
 run: $(STAMP) check-java ## Run the whole pipeline locally on the bundled sample
 	@test -d $(SAMPLE_DIR) || $(MAKE) --no-print-directory sample
 	$(BIN)/ndjson-parquet run --input $(SAMPLE_DIR) --output $(OUT)/parquet --quarantine $(OUT)/quarantine --summary-json $(OUT)/summary.json --batch-max-files 4
-	@echo "look at it:  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select dt, manifest, count(*) as n_rows from read_parquet('$(OUT)/parquet/dt=*/manifest=*/*.parquet', hive_partitioning=true, union_by_name=true) group by all order by all\\\"))\""
+	@echo "query it:  $(BIN)/ndjson-parquet sql $(OUT)/parquet \"select _manifest_id, count(*) as n_rows from dataset group by all order by all\""
 
 test: $(STAMP) check-java ## Run the test suite (unit, functional, e2e) with coverage
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term --cov-report=xml -m "not chaos" --durations=15 $(PYTEST_ARGS)

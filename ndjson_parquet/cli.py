@@ -9,7 +9,20 @@ import sys
 from collections.abc import Sequence
 
 # Order shown in --help. A name whose module does not exist yet is simply not offered.
-COMMANDS = ("run", "generate", "status", "replay", "redrive", "recover", "backfill", "cost", "iam", "smoke")
+COMMANDS = (
+    "run",
+    "sql",
+    "schema",
+    "generate",
+    "status",
+    "replay",
+    "redrive",
+    "recover",
+    "backfill",
+    "cost",
+    "iam",
+    "smoke",
+)
 # Commands that operate a deployed pipeline (or the local runtime's endpoint).
 OPERATOR_COMMANDS = frozenset({"status", "replay", "redrive", "recover", "backfill", "smoke"})
 

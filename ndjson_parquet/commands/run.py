@@ -15,13 +15,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input", required=True, type=Path, help="directory of NDJSON files (YYYY-MM-DD/ first folder = date)"
     )
-    parser.add_argument("--output", required=True, type=Path, help="where the Parquet dataset is written")
+    parser.add_argument("--output", required=True, type=Path, help="where the dataset (an Iceberg table) is written")
     parser.add_argument("--quarantine", type=Path, help="where bad lines go (default: <output>-quarantine)")
     parser.add_argument("--summary-json", type=Path, help="write the closing figures as JSON here")
     parser.add_argument("--batch-max-files", type=int, default=200, help="files per manifest (BATCH_MAX_FILES)")
     parser.add_argument("--shards", type=int, default=10, help="write shards per date (SHARD_COUNT)")
     parser.add_argument("--compression", default="snappy", help="Parquet codec: snappy, gzip, zstd, lz4, brotli, none")
     parser.add_argument("--schema", type=Path, help="explicit schema (Spark DDL or StructType JSON)")
+    parser.add_argument(
+        "--schema-mode",
+        default="addNewColumns",
+        choices=("addNewColumns", "rescue", "failOnNewColumns"),
+        help="the table's schema policy: new fields become columns, are rescued, or fail the manifest",
+    )
     parser.add_argument("--port", type=int, default=0, help="port of the local AWS endpoint (0 = any free port)")
     parser.add_argument(
         "--idle-timeout", type=float, default=300.0, help="give up after this many seconds without progress"
@@ -83,6 +89,7 @@ def main(args: argparse.Namespace) -> int:
         shards=args.shards,
         compression=args.compression,
         schema_path=args.schema,
+        schema_mode=args.schema_mode,
         port=args.port,
         keep_running=args.keep_running,
         idle_timeout_seconds=args.idle_timeout,
@@ -119,9 +126,11 @@ def main(args: argparse.Namespace) -> int:
         print(
             "not created locally (moto has no support; not needed to run): " + ", ".join(report.unsupported_resources)
         )
-    print(f"parquet:    {opts.output_dir}")
+    print(f"table:      {opts.output_dir} (Iceberg, catalog {opts.output_dir / 'catalog.db'})")
     print(f"quarantine: {opts.quarantine}")
     if args.summary_json:
         report.write_json(args.summary_json)
         print(f"summary:    {args.summary_json}")
+    query = "select _manifest_id, count(*) as n_rows from dataset group by all order by all"
+    print(f'query it:   ndjson-parquet sql {opts.output_dir} "{query}"')
     return 0 if report.reconciled else 1

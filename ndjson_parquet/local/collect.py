@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import pyarrow.parquet as pq
 
 from chalicelib import keys
+from ndjson_parquet.local.dataset import DATASET_MARKER, DatasetError, LocalDataset
 from ndjson_parquet.local.inputs import count_lines
 
 if TYPE_CHECKING:
     from ndjson_parquet.local.runtime import LocalPipeline
-
-DATASET_MARKER = "_ndjson_parquet_local_run.json"
 
 
 class OutputDirError(RuntimeError):
@@ -70,8 +68,19 @@ def download_prefix(s3: Any, uri: str, target: Path, skip: tuple[str, ...] = ("_
     return count
 
 
-def parquet_rows(folder: Path) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.rglob("*.parquet")))
+def _table_rows_by_manifest(out_dir: Path, report: Any) -> dict[str, int]:
+    """Rows per manifest in the table's current snapshot; a source line held twice is a problem."""
+    try:
+        con = LocalDataset.open(out_dir).connect()
+    except DatasetError:
+        return {}  # no manifest committed (every file quarantined, or nothing converted)
+    doubled = con.sql(
+        "select count(*) from (select _source_file, _source_line from dataset group by all having count(*) > 1)"
+    ).fetchone()[0]
+    if doubled:
+        report.problems.append(f"{doubled} source line(s) appear more than once in the table")
+    report.table_rows = con.sql("select count(*) from dataset").fetchone()[0]
+    return dict(con.sql("select _manifest_id, count(*) from dataset group by 1").fetchall())
 
 
 def quarantine_records(folder: Path) -> int:
@@ -95,11 +104,11 @@ def collect_results(run: LocalPipeline, outputs: dict[str, str]) -> None:
     report.manifests_failed = sum(1 for m in state.manifest_items if m.get("status") == keys.MANIFEST_FAILED)
 
     out_dir, q_dir = run.opts.output_dir, run.opts.quarantine
-    prepare_output_dir(out_dir)
-    prepare_output_dir(q_dir)
+    # Both folders were prepared when the run started: the table has lived in out_dir since.
     download_prefix(s3, outputs["OutputPath"], out_dir)
     download_prefix(s3, outputs["QuarantinePath"], q_dir)
 
+    table_rows = _table_rows_by_manifest(out_dir, report)
     seen: dict[str, str] = {}
     set_aside: set[str] = set()
     for manifest in sorted(succeeded, key=lambda m: m["manifest_id"]):
@@ -124,15 +133,18 @@ def collect_results(run: LocalPipeline, outputs: dict[str, str]) -> None:
                 if independent is not None and independent != int(entry["lines"]):
                     report.problems.append(f"{uri}: job counted {entry['lines']} lines, the input has {independent}")
         date = summary["date_prefix"]
-        rows_on_disk = parquet_rows(out_dir / f"dt={date}" / f"manifest={mid}")
-        if rows_on_disk != int(summary["totals"]["rows"]):
+        rows_in_table = table_rows.pop(mid, 0)
+        if rows_in_table != int(summary["totals"]["rows"]):
             report.problems.append(
-                f"manifest {mid}: {rows_on_disk} Parquet rows on disk, summary says {summary['totals']['rows']}"
+                f"manifest {mid}: {rows_in_table} rows in the table, summary says {summary['totals']['rows']}"
             )
         q_on_disk = quarantine_records(q_dir / f"dt={date}" / f"manifest={mid}")
         q_summary = int(summary["totals"]["quarantined"])
         if q_on_disk != q_summary:
             report.problems.append(f"manifest {mid}: {q_on_disk} quarantine records on disk, summary says {q_summary}")
+
+    for mid, n in sorted(table_rows.items()):
+        report.problems.append(f"the table holds {n} rows of manifest {mid}, which did not succeed")
 
     for uri, source in sorted(run.uploaded.items()):
         item = by_uri.get(uri)

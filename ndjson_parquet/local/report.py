@@ -15,6 +15,8 @@ class RunReport:
     bytes: int = 0
     lines: int = 0
     rows: int = 0
+    # Rows in the table's current snapshot, counted there (not from the run summaries).
+    table_rows: int = 0
     quarantined: int = 0
     blank: int = 0
     manifests: int = 0
@@ -31,7 +33,11 @@ class RunReport:
 
     @property
     def reconciled(self) -> bool:
-        return not self.problems and self.lines == self.rows + self.quarantined + self.blank
+        return (
+            not self.problems
+            and self.lines == self.rows + self.quarantined + self.blank
+            and self.table_rows == self.rows
+        )
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -55,6 +61,7 @@ class RunReport:
             ("bytes", f"{self.bytes:,}"),
             ("lines", f"{self.lines:,}"),
             ("rows", f"{self.rows:,}"),
+            ("rows in table", f"{self.table_rows:,}"),
             ("quarantined", f"{self.quarantined:,}"),
             ("blank", f"{self.blank:,}"),
             (

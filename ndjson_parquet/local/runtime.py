@@ -72,6 +72,8 @@ class RunOptions:
     recover_idle_seconds: float = 20.0
     max_recovers: int = 3
     max_handler_failures: int = 25
+    # The table's schema policy (glue/table_schema.py): addNewColumns, rescue or failOnNewColumns.
+    schema_mode: str = "addNewColumns"
     # moto's IAM enforcement: every caller holds exactly its role's policy (see the module docstring).
     enforce_iam: bool = True
     # Tests only: role -> [(policy name, document)] replacing that role's policies (take a grant away).
@@ -223,11 +225,16 @@ def warm_spark() -> Iterator[Callable[[], Any]]:
 
 
 def glue_runner(
-    get_spark: Callable[[], Any], default_arguments: dict[str, str], opts: RunOptions, role: Caller | None = None
+    get_spark: Callable[[], Any],
+    default_arguments: dict[str, str],
+    opts: RunOptions,
+    role: Caller | None = None,
+    table: Any = None,
 ):
     """A Glue run of the job script, in the warm session: the job's default arguments, then the
-    run's (as Glue merges them), then the local overrides of --compression/--schema. With
-    ``role``, the job's S3 calls (driver and Spark tasks) are signed with the Glue role's keys."""
+    run's (as Glue merges them), then the local overrides of --compression/--schema and of the
+    table (``table``: the local dataset's SQL catalog and location, glue/table.py). With ``role``,
+    the job's S3 calls (driver and Spark tasks) are signed with the Glue role's keys."""
     from glue.ndjson_to_parquet import parse_args, run_job
     from glue.storage import S3Config
 
@@ -240,6 +247,17 @@ def glue_runner(
         merged = {**default_arguments, **arguments, "--COMPRESSION_TYPE": opts.compression}
         if opts.schema_path is not None:
             merged["--SCHEMA_PATH"] = str(opts.schema_path.resolve())
+        if table is not None:
+            merged.update(
+                {
+                    "--TABLE_CATALOG": table.catalog,
+                    "--CATALOG_URI": table.uri,
+                    "--TABLE_LOCATION": table.location,
+                    "--TABLE_NAMESPACE": table.namespace,
+                    "--TABLE_NAME": table.name,
+                    "--SCHEMA_MODE": table.mode,
+                }
+            )
         wanted = (
             "--MANIFEST_PATH",
             "--OUTPUT_PATH",
@@ -247,6 +265,12 @@ def glue_runner(
             "--COMPRESSION_TYPE",
             "--SCHEMA_PATH",
             "--TARGET_FILE_MB",
+            "--TABLE_CATALOG",
+            "--CATALOG_URI",
+            "--TABLE_LOCATION",
+            "--TABLE_NAMESPACE",
+            "--TABLE_NAME",
+            "--SCHEMA_MODE",
         )
         argv: list[str] = []
         for name in wanted:
@@ -318,6 +342,21 @@ class LocalPipeline:
         return acting_as(self.callers[role]) if self.callers else nullcontext()
 
     # ---------------------------------------------------------------- setup
+    def _prepare_dataset(self) -> None:
+        """Empty the output folders and name the table: the job commits to it during the run."""
+        from ndjson_parquet.local.collect import prepare_output_dir
+        from ndjson_parquet.local.dataset import LocalDataset
+
+        prepare_output_dir(self.opts.output_dir)
+        prepare_output_dir(self.opts.quarantine)
+        LocalDataset(self.opts.output_dir, self.table, self.opts.quarantine).write_marker()
+
+    @property
+    def table(self) -> Any:
+        from ndjson_parquet.local.dataset import local_table_config
+
+        return local_table_config(self.opts.output_dir, mode=self.opts.schema_mode)
+
     def preflight(self) -> list[InputFile]:
         problem = java_problem()
         if problem:
@@ -347,6 +386,7 @@ class LocalPipeline:
         self, on_ready: Callable[[LocalEndpoint], None] | None = None, shared: SharedServices | None = None
     ) -> RunReport:
         files = self.preflight()
+        self._prepare_dataset()
         if shared is not None:
             # Before the environment is saved: the new administrator's keys outlive the run.
             shared.reset()
@@ -423,7 +463,9 @@ class LocalPipeline:
         self._deploy_state_machine(host, outputs, function_arns)
         glue = boto3.client("glue")
         job = glue.get_job(JobName=outputs["GlueJobName"])["Job"]
-        runner = glue_runner(get_spark, dict(job.get("DefaultArguments", {})), self.opts, self.callers.get("glue"))
+        runner = glue_runner(
+            get_spark, dict(job.get("DefaultArguments", {})), self.opts, self.callers.get("glue"), self.table
+        )
         if self.faults is not None:
             runner = self.faults.wrap_glue(runner)
             host.start_execution = self.faults.wrap_start(host.start_execution)  # the rule's StartExecution
