@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from chalicelib.table_commits import TableRef
+
 
 class SettingsError(RuntimeError):
     """A required environment variable is missing or has an invalid value."""
@@ -72,6 +74,12 @@ class Settings:
     breaker_threshold: int = 5
     breaker_window_seconds: int = 3600
     breaker_cooldown_seconds: int = 900
+    # The Iceberg table the Glue job commits to (empty catalog: the job writes manifest folders).
+    # Compensate reads its commits (chalicelib/table_commits.py) before undoing a run.
+    iceberg_catalog: str = ""
+    iceberg_namespace: str = ""
+    iceberg_table: str = ""
+    iceberg_catalog_uri: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,7 +108,16 @@ class Settings:
             breaker_threshold=_int(env, "BREAKER_THRESHOLD", 5),
             breaker_window_seconds=_int(env, "BREAKER_WINDOW_SECONDS", 3600),
             breaker_cooldown_seconds=_int(env, "BREAKER_COOLDOWN_SECONDS", 900, minimum=0),
+            iceberg_catalog=env.get("ICEBERG_CATALOG", ""),
+            iceberg_namespace=env.get("ICEBERG_NAMESPACE", ""),
+            iceberg_table=env.get("ICEBERG_TABLE", ""),
+            iceberg_catalog_uri=env.get("ICEBERG_CATALOG_URI", ""),
         )
+
+    def table_ref(self) -> TableRef | None:
+        if not (self.iceberg_catalog and self.iceberg_namespace and self.iceberg_table):
+            return None
+        return TableRef(self.iceberg_catalog, self.iceberg_namespace, self.iceberg_table, self.iceberg_catalog_uri)
 
 
 @lru_cache(maxsize=1)

@@ -45,7 +45,7 @@ from glue.rescue import RESERVED
 from glue.schema import final_schema, parse_schema_text, schema_json
 from glue.shipping import ship_modules
 from glue.storage import MissingObjectError, S3Config, Storage, join
-from glue.table import TableConfig, commit_manifest, current_schema, open_catalog
+from glue.table import CommitResult, TableConfig, commit_manifest, current_schema, open_catalog
 from glue.table_schema import SchemaChangeRefused, evolve, fits_within
 
 log = logging.getLogger("ndjson_parquet.glue")
@@ -240,6 +240,43 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
         )
         for i, g in enumerate(groups)
     ]
+
+    def write_summary(commit: CommitResult | None) -> RunSummary:
+        """The run summary ``<OUTPUT_PATH>/_runs/<manifest>.json``, with the commit once there is one."""
+        if args.table:
+            out_bytes = sum(storage.size(u) or 0 for u in parts)
+        else:
+            out_bytes = sum(storage.size(u) or 0 for u in storage.list(data_final))
+        totals = {k: sum(f[k] for f in files) for k in ("lines", "rows", "quarantined", "blank", "bytes")}
+        timings["total_s"] = time.perf_counter() - started
+        summary = RunSummary(
+            manifest_id=mid,
+            date_prefix=date,
+            files=files,
+            totals=totals,
+            schema=schema_json(final),
+            schema_source="explicit" if schema is not None else "inferred",
+            compression=compression,
+            output_path=data_final,
+            quarantine_path=q_final,
+            data_files=len(parts),
+            tasks=len(specs),
+            input_bytes=sum(s for _, s in sizes),
+            output_bytes=out_bytes,
+            timings={k: round(v, 3) for k, v in timings.items()},
+            files_set_aside=sum(1 for f in files if f.get("set_aside")),
+            table=".".join(args.table.identifier) if args.table else None,
+            snapshot_id=commit.snapshot_id if commit else None,
+            schema_id=commit.schema_id if commit else None,
+            schema_changes=[c.describe() for c in changes],
+            run_token=token,
+        )
+        storage.write_bytes(
+            join(args.output_path, "_runs", f"{mid}.json"),
+            json.dumps(summary.to_dict(), indent=2, ensure_ascii=False).encode("utf-8"),
+        )
+        return summary
+
     committed = False
     commit_started = False
     commit = None
@@ -295,39 +332,10 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
                 storage.delete_prefix(data_stage)
             storage.delete_prefix(q_stage)
 
-    out_bytes = sum(storage.size(u) or 0 for u in (parts if args.table else storage.list(data_final)))
-    totals = {k: sum(f[k] for f in files) for k in ("lines", "rows", "quarantined", "blank", "bytes")}
     set_aside = [f for f in files if f.get("set_aside")]
     if set_aside:
         log.warning("manifest %s: %d file(s) set aside whole", mid, len(set_aside))
-    timings["total_s"] = time.perf_counter() - started
-    summary = RunSummary(
-        manifest_id=mid,
-        date_prefix=date,
-        files=files,
-        totals=totals,
-        schema=schema_json(final),
-        schema_source="explicit" if schema is not None else "inferred",
-        compression=compression,
-        output_path=data_final,
-        quarantine_path=q_final,
-        data_files=len(parts),
-        tasks=len(specs),
-        input_bytes=sum(s for _, s in sizes),
-        output_bytes=out_bytes,
-        timings={k: round(v, 3) for k, v in timings.items()},
-        files_set_aside=len(set_aside),
-        table=".".join(args.table.identifier) if args.table else None,
-        snapshot_id=commit.snapshot_id if commit else None,
-        schema_id=commit.schema_id if commit else None,
-        schema_changes=[c.describe() for c in changes],
-        run_token=token,
-    )
-    storage.write_bytes(
-        join(args.output_path, "_runs", f"{mid}.json"),
-        json.dumps(summary.to_dict(), indent=2, ensure_ascii=False).encode("utf-8"),
-    )
-    return summary
+    return write_summary(commit)
 
 
 def _part_fits(part: pa.Schema, target: pa.Schema, table: bool) -> bool:

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from chalicelib import keys
+from chalicelib.table_commits import TableRef, committed_snapshot
 from chalicelib.timeutil import now_iso
 from chalicelib.tracking_table import FileUpdate, TrackingTable
 from chalicelib.workflow import alerts, breaker, paths
@@ -110,6 +111,8 @@ def compensate(
     breaker_cfg: breaker.BreakerConfig,
     alerts_topic_arn: str = "",
     now: float | None = None,
+    table: TableRef | None = None,
+    glue: Any = None,
 ) -> dict[str, Any]:
     manifest_id = str(payload["manifest_id"])
     execution_arn = str(payload["execution_arn"])
@@ -134,7 +137,13 @@ def compensate(
     result["file_count"] = int(item.get("file_count") or 0)
     date = str(item.get("date_prefix") or manifest_id[:10])
     replay_of_success = bool(item.get("succeeded_once"))
-    if item.get("finalizing_since") and not replay_of_success:
+    # The run committed the manifest to the table and failed afterwards (the driver died after
+    # the commit): its rows are in the table, so undoing it and re-sealing its files would put
+    # them there twice. Roll forward, as for a Finalize that had begun.
+    committed = (
+        table is not None and not replay_of_success and committed_snapshot(table, manifest_id, s3, glue) is not None
+    )
+    if (item.get("finalizing_since") or committed) and not replay_of_success:
         # Finalize had reconciled the summary and begun converting files when it died: undoing
         # now would delete the rows of files already converted. Roll forward instead.
         from chalicelib.workflow.finalize import finalize
@@ -154,7 +163,8 @@ def compensate(
             sns=sns,
             alerts_topic_arn=alerts_topic_arn,
         )
-        result["reason"] = f"finalize had begun: rolled forward ({done['converted_now']} files converted now)"
+        why = "the table holds its commit" if committed else "finalize had begun"
+        result["reason"] = f"{why}: rolled forward ({done['converted_now']} files converted now)"
         result["rolled_forward"] = True
         log.warning("compensate rolled forward", extra={"manifest_id": manifest_id})
         return result

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import keys
+from chalicelib import aws, keys
 from chalicelib.settings import Settings
 from chalicelib.timeutil import now_iso, to_epoch
 from chalicelib.tracking_table import FileUpdate, TrackingTable
@@ -139,6 +139,8 @@ def recover(
                 breaker_cfg=breaker_config(settings),
                 alerts_topic_arn=settings.alerts_topic_arn,
                 now=now,
+                table=settings.table_ref(),
+                glue=aws.client("glue") if settings.iceberg_catalog == "glue" else None,
             )
         except Exception as exc:
             report.errors += 1

@@ -55,4 +55,6 @@ def compensate_task(payload: dict[str, Any]) -> dict[str, Any]:
         shard_count=s.shard_count,
         breaker_cfg=breaker_config(s),
         alerts_topic_arn=s.alerts_topic_arn,
+        table=s.table_ref(),
+        glue=aws.client("glue") if s.table_ref() and s.iceberg_catalog == "glue" else None,
     )

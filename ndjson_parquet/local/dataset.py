@@ -78,6 +78,14 @@ class LocalDataset:
             raise DatasetError(f"{self.out_dir}: table {'.'.join(self.table.identifier)} does not exist yet")
         return table
 
+    def rows(self, columns: tuple[str, ...] = ("*",)) -> list[dict[str, Any]]:
+        """The current snapshot's rows (tests and small tables; empty when nothing was committed)."""
+        try:
+            table = self.load()
+        except DatasetError:
+            return []
+        return table.scan(selected_fields=columns).to_arrow().to_pylist()
+
     def connect(self) -> Any:
         """A DuckDB connection with the table's current snapshot as ``dataset`` and the quarantine
         records as ``quarantine`` (pyiceberg hands DuckDB Arrow data: no extension download)."""

@@ -161,7 +161,7 @@ class _Context:
         return 300_000
 
 
-def configure_handlers(outputs: dict[str, str], opts: RunOptions) -> dict[str, str]:
+def configure_handlers(outputs: dict[str, str], opts: RunOptions, table: Any = None) -> dict[str, str]:
     """Give the in-process handlers the environment Chalice gives them in a stage: the stack's
     names plus the run's batching options. Cached settings and clients are dropped."""
     from chalicelib import aws
@@ -183,6 +183,15 @@ def configure_handlers(outputs: dict[str, str], opts: RunOptions) -> dict[str, s
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
     }
+    if table is not None:  # the local dataset's table (ndjson_parquet/local/dataset.py)
+        env.update(
+            {
+                "ICEBERG_CATALOG": table.catalog,
+                "ICEBERG_NAMESPACE": table.namespace,
+                "ICEBERG_TABLE": table.name,
+                "ICEBERG_CATALOG_URI": table.uri or "",
+            }
+        )
     os.environ.update(env)
     get_settings.cache_clear()
     aws.clients.clear()
@@ -436,7 +445,7 @@ class LocalPipeline:
             )
         if outputs.not_created:
             self.progress("not created by moto (not needed to run locally): " + ", ".join(outputs.not_created))
-        configure_handlers(outputs, self.opts)
+        configure_handlers(outputs, self.opts, self.table)
         self.outputs = outputs
         if endpoint.enforce_iam:
             self._create_callers()

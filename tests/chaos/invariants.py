@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pyarrow.parquet as pq
 
 from chalicelib import keys
 from glue.lines import decompress, parse_lines
+from ndjson_parquet.local.dataset import LocalDataset
 from ndjson_parquet.local.faults import START_FAILURE, FaultPlan
 from ndjson_parquet.local.runtime import LocalPipeline, RunOptions, read_state
 
@@ -170,14 +170,13 @@ def check_invariants(
     # Every valid line exactly one row, every bad line exactly one quarantine record, and no
     # output at all from a manifest that did not succeed (a failed run's leftovers are duplicates).
     rows: Counter[tuple[str, int]] = Counter()
-    for part in sorted(run.opts.output_dir.rglob("*.parquet")):
-        manifest = next((p.split("=", 1)[1] for p in part.parts if p.startswith("manifest=")), "?")
-        if manifest not in succeeded:
-            violations.append(f"Parquet file of manifest {manifest}, which did not succeed: {part.name}")
-        table = pq.read_table(part, columns=["_source_file", "_source_line"])
-        rows.update(
-            zip(table.column("_source_file").to_pylist(), table.column("_source_line").to_pylist(), strict=False)
-        )
+    # Read through the table's current snapshot (a Parquet glob would also see replaced files).
+    strays: set[str] = set()
+    for row in LocalDataset.open(run.opts.output_dir).rows(("_source_file", "_source_line", "_manifest_id")):
+        if row["_manifest_id"] not in succeeded:
+            strays.add(row["_manifest_id"])
+        rows[(row["_source_file"], row["_source_line"])] += 1
+    violations.extend(f"table rows of manifest {m}, which did not succeed" for m in sorted(strays))
     quarantined: Counter[tuple[str, int]] = Counter()
     for part in sorted(run.opts.quarantine.rglob("*.jsonl")):
         manifest = next((p.split("=", 1)[1] for p in part.parts if p.startswith("manifest=")), "?")
