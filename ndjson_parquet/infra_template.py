@@ -743,7 +743,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                 "Sid": "ReadManifestsAndSummaries",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [a["manifests"] + "/*", a["output"] + "/*"],
+                # Run summaries under --OUTPUT_PATH (data/); the Iceberg table (table/) is the Glue job's.
+                "Resource": [a["manifests"] + "/*", a["output"] + "/data/*"],
             },
             # recover's resume_seal writes the manifest a crashed sealer left unwritten.
             {
@@ -763,7 +764,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                 "Sid": "CompensateDeletesRunOutput",
                 "Effect": "Allow",
                 "Action": "s3:DeleteObject",
-                "Resource": [a["output"] + "/*", a["quarantine"] + "/*"],
+                # Never the table's files (table/): a snapshot may reference them.
+                "Resource": [a["output"] + "/data/*", a["quarantine"] + "/*"],
             },
             {"Sid": "Alerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": a["topic"]},
             {
