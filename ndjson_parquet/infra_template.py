@@ -5,7 +5,7 @@ the Step Functions definition is inlined from ``infra/statemachine/convert_manif
 (the single ASL file) inside the ``Fn::Sub`` that supplies the agreed substitution variables.
 ``deploy_to_endpoint`` creates or updates the stack through any CloudFormation endpoint and then
 applies, from the same template, the few properties moto's CloudFormation silently ignores
-(bucket versioning and notifications) and the resource types it skips (Glue job), so the local
+(bucket versioning and notifications) and the resource types it skips (Glue job and database), so the local
 runtime gets the same wiring as an account. What could not be created is returned, not hidden.
 """
 
@@ -391,7 +391,11 @@ class _Resolver:
         if resource is not None:
             # Not created by the endpoint (e.g. a Glue SecurityConfiguration in moto): its Ref is its name.
             props = resource.get("Properties", {})
-            named = props.get("Name") or props.get("ConnectionInput", {}).get("Name")
+            named = (
+                props.get("Name")
+                or props.get("ConnectionInput", {}).get("Name")
+                or props.get("DatabaseInput", {}).get("Name")
+            )
             return self.value(named) if named is not None else NO_VALUE
         raise TemplateError(f"cannot resolve Ref {name}")
 
@@ -504,6 +508,14 @@ def _apply_fixups(
             _create_glue_job(session.client("glue"), resolver.value(template["Resources"][logical]["Properties"]))
             done.append(f"{logical}: Glue job created through the Glue API")
             handled.add(logical)
+        elif rtype == "AWS::Glue::Database":
+            # The Iceberg table's database (the job's role may not create one); moto's CloudFormation skips it.
+            name, created = _create_glue_database(
+                session.client("glue"), resolver.value(template["Resources"][logical])
+            )
+            if created:
+                done.append(f"{logical}: Glue database {name} created through the Glue API")
+            handled.add(logical)
     return done, handled
 
 
@@ -521,6 +533,17 @@ def _api_notification(cfn_config: Mapping[str, Any]) -> dict[str, Any]:
             entry["Filter"] = {"Key": {"FilterRules": rules}}
         queues.append(entry)
     return {"QueueConfigurations": queues}
+
+
+def _create_glue_database(glue: Any, resource: Mapping[str, Any]) -> tuple[str, bool]:
+    """The database's name, and whether it was created now (False: it existed)."""
+    database = dict(resource["Properties"]["DatabaseInput"])
+    try:
+        glue.get_database(Name=database["Name"])
+        return str(database["Name"]), False
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_database(DatabaseInput=database)
+        return str(database["Name"]), True
 
 
 def _create_glue_job(glue: Any, props: Mapping[str, Any]) -> None:
@@ -720,7 +743,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                 "Sid": "ReadManifestsAndSummaries",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [a["manifests"] + "/*", a["output"] + "/*"],
+                # Run summaries under --OUTPUT_PATH (data/); the Iceberg table (table/) is the Glue job's.
+                "Resource": [a["manifests"] + "/*", a["output"] + "/data/*"],
             },
             # recover's resume_seal writes the manifest a crashed sealer left unwritten.
             {
@@ -740,7 +764,8 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
                 "Sid": "CompensateDeletesRunOutput",
                 "Effect": "Allow",
                 "Action": "s3:DeleteObject",
-                "Resource": [a["output"] + "/*", a["quarantine"] + "/*"],
+                # Never the table's files (table/): a snapshot may reference them.
+                "Resource": [a["output"] + "/data/*", a["quarantine"] + "/*"],
             },
             {"Sid": "Alerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": a["topic"]},
             {

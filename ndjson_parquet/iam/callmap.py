@@ -12,6 +12,9 @@ operator commands that no entry names). ``aws`` is what AWS does with the role o
 the IAM action is derived (``actions.iam_action``) unless ``action`` says otherwise. Resource
 keys are in ``resources.RESOURCES``. Implicit KMS actions (SSE-KMS buckets, queues, topic) are
 added by ``expand`` from ``KMS_ENCRYPTED`` and ``IMPLICIT_KMS``, so they need no entry here.
+``lib`` is a call our code makes through a library (pyiceberg's Glue catalog and its pyarrow
+FileIO, called from glue/table.py): ``via`` names the library module; where that module calls boto3
+itself (``scan.LIBRARY_CLIENTS``), the test checks the call is still there.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Call:
     context: Mapping[str, str] = field(default_factory=dict)  # condition keys the request carries
     implicit_kms: bool = True  # False where the operation reads no object data (HeadObject)
     path: str = ""  # filled by ``calls_of``: the path the call belongs to
+    via: str | None = None  # library module that makes the call for ``site`` (not in the site's own text)
 
     @property
     def iam_action(self) -> str:
@@ -51,11 +55,19 @@ def aws(service: str, operation: str, resource: str, why: str, **kw: object) -> 
     return Call(service, operation, resource, why, **kw)  # type: ignore[arg-type]
 
 
+def lib(site: str, via: str, service: str, operation: str, resource: str, why: str, **kw: object) -> Call:
+    return Call(service, operation, resource, why, site=site, via=via, **kw)  # type: ignore[arg-type]
+
+
 TABLE = "chalicelib/tracking_table.py"  # every read and write of the tracking table
 BATCHING = "chalicelib/batching.py"
 PUBLISHER = "chalicelib/event_publisher.py"
 GLUE_IO = "glue/storage.py"
 S3_DELETE = "chalicelib/s3_delete.py"  # DeleteObjects for paths.py (compensate) and glue/storage.py
+TABLE_PY = "glue/table.py"  # the Iceberg table: pyiceberg's GlueCatalog and FileIO, on the job's driver
+GLUE_CATALOG = "pyiceberg.catalog.glue"  # boto3 Glue calls (GetTable, UpdateTable)
+FILE_IO = "pyiceberg.io.pyarrow"  # S3 requests by pyarrow's S3FileSystem (C++): no Python call to check
+TABLE_CATALOG = ("glue_catalog", "glue_database", "glue_table")  # Glue authorizes table calls on all three
 
 PATHS: dict[str, tuple[Call, ...]] = {
     # ---------------------------------------------------------------- every Lambda function
@@ -214,6 +226,32 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(S3_DELETE, "s3", "DeleteObjects", "output_object", "storage: clear staging / an earlier run's parts"),
         code(S3_DELETE, "s3", "DeleteObjects", "quarantine_object", "storage: clear staging / earlier quarantine"),
     ),
+    # The Iceberg table (--TABLE_NAME given): Spark tasks write data files into the table's location, the
+    # driver commits them (glue/table.py) in one transaction per manifest.
+    "glue_table": (
+        code(GLUE_IO, "s3", "PutObject", "table_data_object", "Spark tasks write the table's data files"),
+        code(GLUE_IO, "s3", "GetObject", "table_data_object", "conform reads a part written with another schema"),
+        code(GLUE_IO, "s3", "HeadObject", "table_data_object", "size of a data file", implicit_kms=False),
+        code(GLUE_IO, "s3", "DeleteObject", "table_data_object", "conform replaces an .arrow part by its .parquet"),
+        code(S3_DELETE, "s3", "DeleteObjects", "table_data_object", "a run failing before its commit: its own files"),
+        code(GLUE_IO, "s3", "ListObjectsV2", "output_bucket", "list the attempt's uncommitted files"),
+        *(
+            lib(TABLE_PY, GLUE_CATALOG, "glue", "GetTable", r, "load_table; the version before each commit")
+            for r in TABLE_CATALOG
+        ),
+        *(code(TABLE_PY, "glue", "CreateTable", r, "the first commit creates the table") for r in TABLE_CATALOG),
+        *(
+            lib(TABLE_PY, GLUE_CATALOG, "glue", "UpdateTable", r, "each commit (optimistic on VersionId)")
+            for r in TABLE_CATALOG
+        ),
+        lib(TABLE_PY, FILE_IO, "s3", "GetObject", "table_metadata_object", "read metadata, manifest lists, manifests"),
+        lib(TABLE_PY, FILE_IO, "s3", "PutObject", "table_metadata_object", "write a commit's metadata and manifests"),
+        lib(TABLE_PY, FILE_IO, "s3", "GetObject", "table_data_object", "parquet_file_to_data_file reads footers"),
+        lib(TABLE_PY, FILE_IO, "s3", "HeadObject", "table_metadata_object", "exists check", implicit_kms=False),
+        lib(
+            TABLE_PY, FILE_IO, "s3", "ListObjectsV2", "output_bucket", "exists check of a missing key lists its prefix"
+        ),
+    ),
     "glue_service": (
         aws("s3", "GetObject", "scripts_object", "Glue reads the job script and --extra-py-files"),
         aws("s3", "ListObjectsV2", "scripts_bucket", "Glue lists --TempDir"),
@@ -266,6 +304,35 @@ PATHS: dict[str, tuple[Call, ...]] = {
             context={"aws:TagKeys": "aws-glue-service-resource"},
         ),
     ),
+    # ---------------------------------------------------------------- Glue table optimizers (TableOptimizerRole)
+    # Managed compaction, snapshot retention and orphan file deletion (TableMaintenance); all on the table's
+    # prefix only, never on --OUTPUT_PATH or the quarantine.
+    "table_optimizers": (
+        *(
+            aws("glue", op, r, "optimizers read the table and commit rewrites/expiry")
+            for op in ("GetTable", "UpdateTable")
+            for r in TABLE_CATALOG
+        ),
+        *(
+            aws("s3", op, r, why)
+            for r in ("table_data_object", "table_metadata_object")
+            for op, why in (
+                ("GetObject", "read data files and metadata"),
+                ("PutObject", "compaction writes new files and metadata"),
+                ("DeleteObject", "retention and orphan file deletion remove unreferenced files"),
+            )
+        ),
+        aws("s3", "ListObjectsV2", "output_bucket", "orphan file deletion lists the table's prefix"),
+        *(
+            aws("logs", op, f"{kind}_{res}", "the optimizer's log group")
+            for kind in ("compaction", "retention", "orphan")
+            for op, res in (
+                ("CreateLogGroup", "log_group"),
+                ("CreateLogStream", "log_stream"),
+                ("PutLogEvents", "log_stream"),
+            )
+        ),
+    ),
     # ---------------------------------------------------------------- EventBridge target role
     "events_target": (aws("stepfunctions", "StartExecution", "state_machine", "ManifestReadyRule's target"),),
     # ---------------------------------------------------------------- operator CLI (ndjson_parquet/commands)
@@ -313,8 +380,9 @@ ROLES: dict[str, tuple[str, ...]] = {
     "batching": ("lambda_runtime", "stream_event_source", "count_and_seal", "finish_seal"),
     "workflow": ("lambda_runtime", "claim_run", "finalize", "compensate", "recover", "finish_seal"),
     "states": ("states_tasks", "states_service"),
-    "glue": ("glue_job", "glue_service"),
+    "glue": ("glue_job", "glue_table", "glue_service"),
     "events": ("events_target",),
+    "optimizer": ("table_optimizers",),
     # `ndjson-parquet recover` runs the scheduled recover with the operator's credentials.
     "operator": (
         "operator_stack",
@@ -335,6 +403,8 @@ KMS_ENCRYPTED = frozenset(
         "input_object",
         "manifests_object",
         "output_object",
+        "table_data_object",
+        "table_metadata_object",
         "quarantine_object",
         "scripts_object",
         "scripts_tmp_object",
@@ -378,4 +448,13 @@ def code_sites() -> set[tuple[str, str]]:
     """(file, boto3 method) of every code entry, for the scan."""
     from ndjson_parquet.iam.actions import method_name
 
-    return {(c.site, method_name(c.service, c.operation)) for calls in PATHS.values() for c in calls if c.site}
+    return {
+        (c.site, method_name(c.service, c.operation)) for calls in PATHS.values() for c in calls if c.site and not c.via
+    }
+
+
+def library_calls() -> set[tuple[str, str]]:
+    """(library module, boto3 method) of every ``lib`` entry, for the scan."""
+    from ndjson_parquet.iam.actions import method_name
+
+    return {(c.via, method_name(c.service, c.operation)) for calls in PATHS.values() for c in calls if c.via}

@@ -13,7 +13,14 @@ from ndjson_parquet.iam import resources as r
 from ndjson_parquet.iam.callmap import ROLES, calls_of
 
 # Map role -> the template's AWS::IAM::Role logical id.
-TEMPLATE_ROLES = {"states": "StateMachineRole", "glue": "GlueRole", "events": "EventsRole"}
+TEMPLATE_ROLES = {
+    "states": "StateMachineRole",
+    "glue": "GlueRole",
+    "events": "EventsRole",
+    "optimizer": "TableOptimizerRole",
+}
+# Template roles that exist only under a condition (TableMaintenance other than none).
+CONDITIONAL_ROLES = frozenset({"TableOptimizerRole"})
 
 
 class _AccountResolver(it._Resolver):

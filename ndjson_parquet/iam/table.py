@@ -13,6 +13,7 @@ WHO = {
     "states": "Step Functions `convert-manifest` (StateMachineRole, infra/pipeline.yaml)",
     "glue": "Glue job `convert` (GlueRole, infra/pipeline.yaml)",
     "events": "EventBridge rule target (EventsRole, infra/pipeline.yaml)",
+    "optimizer": "Glue table optimizers (TableOptimizerRole, infra/pipeline.yaml; TableMaintenance not none)",
     "operator": "operator CLI user (`ndjson-parquet iam operator-policy`)",
 }
 

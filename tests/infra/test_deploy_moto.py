@@ -50,6 +50,13 @@ def test_outputs_and_what_moto_did_not_create(deployed: it.StackOutputs) -> None
     assert set(it.OUTPUT_TO_ENV) <= set(deployed)
     assert deployed.not_created == EXPECTED_NOT_CREATED
     assert "InputBucket: notification to 4 queue rules" in deployed.fixups
+    # moto's CloudFormation skips Glue databases: the deploy creates the table's through the Glue API.
+    assert "IcebergDatabase: Glue database ndjson_parquet_local created through the Glue API" in deployed.fixups
+    assert client("glue").get_database(Name=deployed["DatasetDatabaseName"])["Database"]["Name"] == (
+        "ndjson_parquet_local"
+    )
+    assert deployed["DatasetTableName"] == "dataset"
+    assert deployed["DatasetLocation"] == f"s3://{deployed['OutputBucketName']}/table"
     assert json.loads(json.dumps(deployed)) == dict(deployed)
 
 
@@ -117,6 +124,14 @@ def test_table_queues_bus_rule_state_machine_topic(deployed: it.StackOutputs) ->
     job = client("glue").get_job(JobName=deployed["GlueJobName"])["Job"]
     assert job["DefaultArguments"]["--COMPRESSION_TYPE"] == "zstd"
     assert job["DefaultArguments"]["--OUTPUT_PATH"] == deployed["OutputPath"]
+    table_args = {k: v for k, v in job["DefaultArguments"].items() if k.startswith(("--TABLE_", "--SCHEMA_MODE"))}
+    assert table_args == {
+        "--TABLE_CATALOG": "glue",
+        "--TABLE_NAMESPACE": deployed["DatasetDatabaseName"],
+        "--TABLE_NAME": deployed["DatasetTableName"],
+        "--TABLE_LOCATION": deployed["DatasetLocation"],
+        "--SCHEMA_MODE": "addNewColumns",
+    }
     assert job["GlueVersion"] == "5.0"
 
 
@@ -129,6 +144,8 @@ def test_redeploy_is_an_idempotent_update(deployed: it.StackOutputs) -> None:
     )
     assert again["TableName"] == deployed["TableName"]
     assert not any("notification" in f for f in again.fixups)  # already in place: not re-applied
+    assert not any("Glue database" in f for f in again.fixups)  # exists: not created again
+    assert client("glue").get_database(Name="ndjson_parquet_local")
 
 
 def test_vpc_variant_creates_the_endpoints(aws: str) -> None:

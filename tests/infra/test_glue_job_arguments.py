@@ -1,4 +1,4 @@
-"""The Glue job installs orjson (not preinstalled on Glue 5.0) at the version the tests run with."""
+"""The Glue job installs orjson and pyiceberg (not preinstalled on Glue 5.0) at the versions the tests run with."""
 
 from __future__ import annotations
 
@@ -18,16 +18,18 @@ MODULES_ARG = "--additional-python-modules"
 def _pinned(package: str) -> str:
     """``package==version`` as requirements-dev.txt pins it."""
     text = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
-    [pin] = re.findall(rf"^{re.escape(package)}==[^\s#]+", text, flags=re.MULTILINE)
-    return pin
+    # Extras (pyiceberg[sql-sqlite]) are for the local catalog; the job installs the bare package.
+    [version] = re.findall(rf"^{re.escape(package)}(?:\[[^\]]*\])?==([^\s#]+)", text, flags=re.MULTILINE)
+    return f"{package}=={version}"
 
 
 def _modules(default_arguments: dict[str, str]) -> list[str]:
     return [m.strip() for m in default_arguments[MODULES_ARG].split(",")]
 
 
-def test_glue_job_installs_orjson_pinned_as_in_requirements_dev() -> None:
-    pin = _pinned("orjson")
+@pytest.mark.parametrize("package", ["orjson", "pyiceberg"])
+def test_glue_job_installs_the_package_pinned_as_in_requirements_dev(package: str) -> None:
+    pin = _pinned(package)
     for template in (it.load_template(), it.render_template_dict("prod", allow_placeholder=True)):
         args = template["Resources"]["GlueJob"]["Properties"]["DefaultArguments"]
         assert pin in _modules(args), f"{MODULES_ARG}={args.get(MODULES_ARG)!r}, requirements-dev.txt has {pin}"
@@ -44,4 +46,4 @@ def test_local_deploy_creates_the_glue_job_with_the_module_argument(aws: str) ->
             template_body=it.render_template("local", allow_placeholder=True),
         )
     job = client("glue").get_job(JobName=outputs["GlueJobName"])["Job"]
-    assert _pinned("orjson") in _modules(job["DefaultArguments"])
+    assert {_pinned("orjson"), _pinned("pyiceberg")} <= set(_modules(job["DefaultArguments"]))

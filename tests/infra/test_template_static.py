@@ -112,7 +112,7 @@ def test_wildcard_walker_catches_a_wildcard() -> None:
 def test_every_role_takes_the_optional_permissions_boundary() -> None:
     template = it.load_template()
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"EventsRole", "StateMachineRole", "GlueRole"}
+    assert set(roles) == {"EventsRole", "StateMachineRole", "GlueRole", "TableOptimizerRole"}
     for role in roles.values():
         assert role["Properties"]["PermissionsBoundary"] == {
             "Fn::If": ["HasBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]
@@ -157,6 +157,99 @@ def test_glue_job_arguments_and_execution_class() -> None:
     assert args["--enable-continuous-cloudwatch-log"] == "true"
     assert job["ExecutionClass"] == {"Ref": "GlueExecutionClass"}
     assert job["SecurityConfiguration"] == {"Ref": "GlueSecurityConfiguration"}
+
+
+def _resolved(stage: str = "prod", params: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The template resolved for one sample account (the resolver the IAM check uses)."""
+    from ndjson_parquet.iam import policies
+
+    resolver = policies._resolver(stage)
+    if params:
+        for name, value in params.items():
+            resolver.params[name] = value
+    return resolver, resolver.template["Resources"]
+
+
+def test_the_table_has_a_prefix_of_its_own_apart_from_output_path_and_quarantine() -> None:
+    resolver, resources = _resolved()
+    args = resolver.value(resources["GlueJob"]["Properties"]["DefaultArguments"])
+    location = args["--TABLE_LOCATION"].rstrip("/") + "/"
+    output, quarantine = args["--OUTPUT_PATH"], args["--QUARANTINE_PATH"]
+    assert location == "s3://ndjson-parquet-prod-output-123456789012-us-east-1/table/"
+    for other in (output, quarantine):
+        assert not other.startswith(location) and not location.startswith(other), (location, other)
+    # Orphan file deletion is pointed at exactly that prefix.
+    orphans = resolver.value(resources["TableOrphanFileDeletionOptimizer"]["Properties"])
+    config = orphans["TableOptimizerConfiguration"]["OrphanFileDeletionConfiguration"]["IcebergConfiguration"]
+    assert config["Location"] == location
+    assert config["OrphanFileRetentionPeriodInDays"] * 24 * 60 > int(
+        it.load_template()["Parameters"]["GlueTimeoutMinutes"]["MaxValue"]
+    )  # a running job's uncommitted files are never orphans yet
+
+
+def test_glue_job_table_arguments_follow_the_stack_parameters() -> None:
+    resolver, resources = _resolved()
+    args = resolver.value(resources["GlueJob"]["Properties"]["DefaultArguments"])
+    assert args["--TABLE_CATALOG"] == "glue"
+    assert args["--TABLE_NAMESPACE"] == "ndjson_parquet_prod"  # GlueDatabaseName "" = per stage
+    assert args["--TABLE_NAME"] == "dataset"
+    assert args["--SCHEMA_MODE"] == "addNewColumns"
+    database = resolver.value(resources["IcebergDatabase"]["Properties"])["DatabaseInput"]["Name"]
+    assert database == args["--TABLE_NAMESPACE"]
+    modes = it.load_template()["Parameters"]["SchemaMode"]["AllowedValues"]
+    assert modes == ["addNewColumns", "rescue", "failOnNewColumns"]
+
+    resolver, resources = _resolved(
+        params={"GlueDatabaseName": "lake", "GlueTableName": "events", "SchemaMode": "rescue"}
+    )
+    args = resolver.value(resources["GlueJob"]["Properties"]["DefaultArguments"])
+    assert (args["--TABLE_NAMESPACE"], args["--TABLE_NAME"], args["--SCHEMA_MODE"]) == ("lake", "events", "rescue")
+    outputs = it.load_template()["Outputs"]
+    assert resolver.value(outputs["DatasetDatabaseName"]["Value"]) == "lake"
+    assert resolver.value(outputs["DatasetTableName"]["Value"]) == "events"
+
+
+def test_table_grants_never_delete_metadata_and_name_the_catalog_database_and_table() -> None:
+    from ndjson_parquet.iam.policies import template_role_policy
+
+    glue = template_role_policy("prod", "glue")["Statement"]
+    table_prefix = "arn:aws:s3:::ndjson-parquet-prod-output-123456789012-us-east-1/table/"
+    deletes = [r for s in glue if "s3:DeleteObject" in _as_list(s["Action"]) for r in _as_list(s["Resource"])]
+    # The job deletes only its own uncommitted data files; metadata is never deleted by the job.
+    assert [r for r in deletes if r.startswith(table_prefix)] == [table_prefix + "data/*"]
+    assert table_prefix.replace("/table/", "/*") not in deletes  # not the whole output bucket
+    (catalog,) = [s for s in glue if s.get("Sid") == "TableCatalog"]
+    assert sorted(catalog["Action"]) == ["glue:CreateTable", "glue:GetTable", "glue:UpdateTable"]
+    assert catalog["Resource"] == [
+        "arn:aws:glue:us-east-1:123456789012:catalog",
+        "arn:aws:glue:us-east-1:123456789012:database/ndjson_parquet_prod",
+        "arn:aws:glue:us-east-1:123456789012:table/ndjson_parquet_prod/dataset",
+    ]
+    assert not any("glue:CreateDatabase" in _as_list(s["Action"]) for s in glue)  # the stack creates it
+    optimizer = template_role_policy("prod", "optimizer")["Statement"]
+    files = [r for s in optimizer if s["Sid"] == "TableFiles" for r in _as_list(s["Resource"])]
+    assert files == [table_prefix + "*"]
+
+
+def test_table_optimizers_wait_for_the_table_and_compaction_is_opt_in() -> None:
+    template = it.load_template()
+    assert template["Parameters"]["TableMaintenance"]["Default"] == "none"
+    optimizers = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Glue::TableOptimizer"}
+    kinds = {r["Properties"]["Type"]: r["Condition"] for r in optimizers.values()}
+    assert kinds == {
+        "retention": "TableCleanup",
+        "orphan_file_deletion": "TableCleanup",
+        "compaction": "TableCompaction",
+    }
+    assert template["Resources"]["TableOptimizerRole"]["Condition"] == "TableCleanup"
+    for params, created in (
+        ({}, set()),
+        ({"TableMaintenance": "cleanup"}, {"retention", "orphan_file_deletion"}),
+        ({"TableMaintenance": "cleanup-and-compaction"}, {"retention", "orphan_file_deletion", "compaction"}),
+    ):
+        resolver, _ = _resolved(params=params)
+        got = {r["Properties"]["Type"] for r in optimizers.values() if resolver.condition(r["Condition"])}
+        assert got == created, params
 
 
 def test_every_alarm_has_alarm_and_ok_actions_in_every_stage() -> None:

@@ -157,3 +157,27 @@ def test_iam_cli_check_passes_and_prints_the_operator_policy(capsys: pytest.Capt
     assert capsys.readouterr().out.strip().endswith("iam-check: ok")
     assert main(["iam", "operator-policy", "--stage", "dev"]) == 0
     assert json.loads(capsys.readouterr().out)["Statement"]
+
+
+def test_library_calls_are_checked_against_the_installed_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glue/table.py's Glue calls are made by pyiceberg's GlueCatalog: the map's lib entries are checked
+    against pyiceberg's source, so an upgrade that stops (or renames) a call is noticed."""
+    assert ("pyiceberg.catalog.glue", "get_table") in callmap.library_calls()
+    assert ("pyiceberg.catalog.glue", "update_table") in callmap.library_calls()
+    assert scan.library_problems() == []
+    gone = {*callmap.library_calls(), ("pyiceberg.catalog.glue", "batch_delete_table_version")}
+    monkeypatch.setattr(callmap, "library_calls", lambda: gone)
+    assert scan.library_problems() == [
+        "pyiceberg.catalog.glue: no .batch_delete_table_version( call, but ndjson_parquet/iam/callmap.py maps one"
+    ]
+
+
+def test_the_glue_role_commits_to_the_table_and_the_optimizer_role_maintains_it() -> None:
+    def actions(role: str, resource: str) -> set[str]:
+        return {c.iam_action for c in callmap.calls_of(role) if c.resource == resource}
+
+    assert actions("glue", "glue_table") == {"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"}
+    assert actions("glue", "glue_database") == actions("glue", "glue_catalog") - {"glue:GetSecurityConfiguration"}
+    assert "s3:DeleteObject" not in actions("glue", "table_metadata_object")  # only the optimizers delete there
+    assert actions("optimizer", "glue_table") == {"glue:GetTable", "glue:UpdateTable"}
+    assert "s3:DeleteObject" in actions("optimizer", "table_metadata_object")
