@@ -108,7 +108,8 @@ class Settings:
             breaker_threshold=_int(env, "BREAKER_THRESHOLD", 5),
             breaker_window_seconds=_int(env, "BREAKER_WINDOW_SECONDS", 3600),
             breaker_cooldown_seconds=_int(env, "BREAKER_COOLDOWN_SECONDS", 900, minimum=0),
-            iceberg_catalog=env.get("ICEBERG_CATALOG", ""),
+            # In AWS the table is in the Glue Data Catalog; the local runtime sets "sql".
+            iceberg_catalog=env.get("ICEBERG_CATALOG", "glue"),
             iceberg_namespace=env.get("ICEBERG_NAMESPACE", ""),
             iceberg_table=env.get("ICEBERG_TABLE", ""),
             iceberg_catalog_uri=env.get("ICEBERG_CATALOG_URI", ""),

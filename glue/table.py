@@ -37,6 +37,10 @@ TABLE_PROPERTIES = {
     "format-version": "2",
     f"write.metadata.metrics.column.{MANIFEST_ID}": "full",
     "write.parquet.compression-codec": "snappy",
+    # A manifest's first commit is a merge-append: Iceberg folds small manifest files together, so
+    # the number a commit reads stays bounded instead of growing by one per committed manifest
+    # (bench/table_commit.py measured 6.7 s per commit at 500 manifests without it).
+    "commit.manifest-merge.enabled": "true",
 }
 COMMIT_ATTEMPTS = 12
 
@@ -223,19 +227,28 @@ def _commit_once(
         # glue/table_schema.py allowed; a field the table has keeps its id and type.
         with tx.update_schema() as update:
             update.union_by_name(schema)
+        missing = {k: v for k, v in TABLE_PROPERTIES.items() if k not in tx.table_metadata.properties}
         if tx.table_metadata.name_mapping() is None:
             # The job's files carry no Iceberg field ids: readers map their columns by name.
             # update_schema keeps this mapping in step with every later schema change.
-            mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
-            tx.set_properties(**{"schema.name-mapping.default": mapping})
+            missing["schema.name-mapping.default"] = tx.table_metadata.schema().name_mapping.model_dump_json()
+        missing.pop("format-version", None)  # fixed at creation
+        if missing:
+            tx.set_properties(**missing)
+        metadata = tx.table_metadata  # a deep copy on every access: read it once
         earlier = manifest_files(table, manifest_id)
-        added = [parquet_file_to_data_file(table.io, tx.table_metadata, p) for p in paths]
-        if earlier or added:
+        added = [parquet_file_to_data_file(table.io, metadata, p) for p in paths]
+        if earlier:
+            # A retry or replay: its earlier files out, this attempt's in, in one snapshot.
             with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
                 for f in earlier:
                     overwrite.delete_data_file(f)
                 for f in added:
                     overwrite.append_data_file(f)
+        elif added:
+            with tx.update_snapshot(snapshot_properties=properties).merge_append() as append:
+                for f in added:
+                    append.append_data_file(f)
     table = catalog.load_table(config.identifier)
     snapshot = table.current_snapshot()
     return CommitResult(

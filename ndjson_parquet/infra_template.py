@@ -632,6 +632,10 @@ def _arns(stage: str) -> dict[str, str]:
         "topic": f"arn:aws:sns:*:*:{n}-alerts",
         "logs": f"arn:aws:logs:*:*:log-group:/aws/lambda/{n}-*",
         "alias": f"alias/{n}",
+        # The Iceberg table under the stack's default names (GlueDatabaseName, GlueTableName).
+        "glue_catalog": "arn:aws:glue:*:*:catalog",
+        "glue_database": f"arn:aws:glue:*:*:database/{APP_NAME.replace('-', '_')}_{stage}",
+        "glue_table": f"arn:aws:glue:*:*:table/{APP_NAME.replace('-', '_')}_{stage}/dataset",
     }
 
 
@@ -769,6 +773,19 @@ def chalice_policy(stage: str, family: str) -> dict[str, Any]:
             },
             {"Sid": "Alerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": a["topic"]},
             {
+                # Compensate: did the failed run commit to the table? (read only: pointer, snapshots)
+                "Sid": "ReadTableCommits",
+                "Effect": "Allow",
+                "Action": "glue:GetTable",
+                "Resource": [a["glue_catalog"], a["glue_database"], a["glue_table"]],
+            },
+            {
+                "Sid": "ReadTableMetadata",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": a["output"] + "/table/metadata/*",
+            },
+            {
                 "Sid": "RecoverExecutions",
                 "Effect": "Allow",
                 "Action": "states:DescribeExecution",
@@ -826,6 +843,9 @@ OUTPUT_TO_ENV = {
     "IngestQueueArn": "INGEST_QUEUE_ARN",
     "IngestQueueName": "INGEST_QUEUE_NAME",
     "TableStreamArn": "TRACKING_STREAM_ARN",
+    # The Iceberg table, for Compensate's check of a failed run's commit (chalicelib/table_commits.py).
+    "DatasetDatabaseName": "ICEBERG_NAMESPACE",
+    "DatasetTableName": "ICEBERG_TABLE",
 }
 
 

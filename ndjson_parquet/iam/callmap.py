@@ -64,6 +64,7 @@ BATCHING = "chalicelib/batching.py"
 PUBLISHER = "chalicelib/event_publisher.py"
 GLUE_IO = "glue/storage.py"
 S3_DELETE = "chalicelib/s3_delete.py"  # DeleteObjects for paths.py (compensate) and glue/storage.py
+COMMITS = "chalicelib/table_commits.py"  # Compensate's read of the table's commits (no pyiceberg)
 TABLE_PY = "glue/table.py"  # the Iceberg table: pyiceberg's GlueCatalog and FileIO, on the job's driver
 GLUE_CATALOG = "pyiceberg.catalog.glue"  # boto3 Glue calls (GetTable, UpdateTable)
 FILE_IO = "pyiceberg.io.pyarrow"  # S3 requests by pyarrow's S3FileSystem (C++): no Python call to check
@@ -152,6 +153,9 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(TABLE, "dynamodb", "GetItem", "table", "record_failure on the seal breaker"),
         code(TABLE, "dynamodb", "PutItem", "table", "record_failure on the seal breaker"),
         code("chalicelib/workflow/alerts.py", "sns", "Publish", "topic", "alert: breaker opened / quarantined"),
+        # Did the failed run commit to the table? Then it is rolled forward (chalicelib/table_commits.py).
+        *(code(COMMITS, "glue", "GetTable", r, "the table's current metadata pointer") for r in TABLE_CATALOG),
+        code(COMMITS, "s3", "GetObject", "table_metadata_object", "the snapshots of the current metadata"),
     ),
     "recover": (
         code(TABLE, "dynamodb", "Query", "index", "iter_manifests by status"),
