@@ -21,7 +21,7 @@ one) and the manifest list's.
 Then, unless ``--no-spark``, the conversion of one manifest of CONVERT_FILES generated files of
 CONVERT_FILE_MB MB (2^20 bytes; 0.1% bad lines, seed 17) through ``run_job`` with the table output
 on the same (full) table, in one local[2] SparkSession: a first run (JVM warm-up, and the schema
-change the first converted manifest may bring), then CONVERT_ROUNDS new manifests and one replay,
+change the first converted manifest may bring), then CONVERT_ROUNDS new manifest(s) and one replay,
 each reporting ``commit_s`` (quarantine folder move + table commit) as a share of ``total_s``.
 
 ``python -m bench.table_commit [--manifests N] [--reps R] [--no-spark] [--out PATH]``; ``make
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "table_commit.json"
 MANIFESTS, REPS = 500, 5
 FILES_PER_MANIFEST, ROWS_PER_FILE = 2, 100
-CONVERT_FILES, CONVERT_FILE_MB, CONVERT_ROUNDS, SEED = 200, 0.25, 2, 17
+CONVERT_FILES, CONVERT_FILE_MB, CONVERT_ROUNDS, SEED = 200, 0.25, 1, 17
 DATE = "2024-05-01"
 # Measuring points: table sizes as fractions of MANIFESTS.
 POINTS = (0.2, 1.0)
