@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from glue.table import manifest_files
+from ndjson_parquet.local.dataset import LocalDataset
 from tests.e2e.conftest import REPO, cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -64,16 +66,25 @@ def test_operator_commands_then_smoke_against_a_kept_runtime(small_input: Path, 
         recover = cli("recover", "--endpoint-url", url, "--stage", "local", env_extra=operator)
         assert recover.returncode == 0, recover.stderr
         assert "errors=0" in recover.stdout
-        # replay one manifest through the kept runtime (its Glue task runs in that process)
-        folders = sorted((tmp_path / "p").glob("dt=*/manifest=*"))
-        assert folders, "the run wrote no manifest folder"
-        manifest = re.search(r"manifest=(.+)$", folders[0].name)
-        assert manifest
-        replay = cli(
-            "replay", "--endpoint-url", url, "--stage", "local", "--manifest", manifest.group(1), env_extra=operator
-        )
+        # replay one manifest through the kept runtime (its Glue task runs in that process): the
+        # table gets a new snapshot in which that manifest's data files changed, its rows did not
+        dataset = LocalDataset.open(tmp_path / "p")
+        table = dataset.load()
+        manifest = sorted({r["_manifest_id"] for r in dataset.rows(("_manifest_id",))})[0]
+
+        def files_of(t: object) -> set[str]:
+            return {f.file_path for f in manifest_files(t, manifest)}
+
+        before_files, before_rows = files_of(table), len(dataset.rows(("_manifest_id",)))
+        snapshots = len(table.snapshots())
+        replay = cli("replay", "--endpoint-url", url, "--stage", "local", "--manifest", manifest, env_extra=operator)
         assert replay.returncode == 0, replay.stdout + replay.stderr
-        assert f"replay of {manifest.group(1)}: SUCCEEDED" in replay.stdout
+        assert f"replay of {manifest}: SUCCEEDED" in replay.stdout
+        table = dataset.load()
+        assert len(table.snapshots()) == snapshots + 1
+        assert table.current_snapshot().summary["manifest_id"] == manifest
+        assert before_files and files_of(table) and not (files_of(table) & before_files)
+        assert len(dataset.rows(("_manifest_id",))) == before_rows
         redrive = cli("redrive", "--endpoint-url", url, "--stage", "local", env_extra=operator)
         assert redrive.returncode == 0 and "ingest: 0 messages moved" in redrive.stdout, redrive.stdout
 

@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
+from ndjson_parquet.local.dataset import LocalDataset
 from tests.e2e.conftest import DATE, EXPECTED_QUARANTINE, EXPECTED_ROWS, cli
 
 # One group: the module fixture runs the CLI once for all its tests (make test runs them on one worker).
@@ -20,14 +20,9 @@ def _key(uri: str) -> str:
 
 
 def _read_rows(out: Path) -> list[dict]:
-    """Every row of every part file. Each manifest infers its own schema (columns can differ
-    between manifests), so files are read one by one, as a reader with mergeSchema would."""
-    rows = []
-    for part in sorted(out.rglob("*.parquet")):
-        table = pq.read_table(part)
-        dt = next(p.split("=", 1)[1] for p in part.parts if p.startswith("dt="))
-        rows.extend({**r, "dt": dt} for r in table.to_pylist())
-    return rows
+    """Every row of the table's current snapshot, with ``dt``: its manifest's date (run summary)."""
+    dates = {p.stem: json.loads(p.read_text())["date_prefix"] for p in (out / "_runs").glob("*.json")}
+    return [{**r, "dt": dates[r["_manifest_id"]]} for r in LocalDataset.open(out).rows()]
 
 
 def _read_quarantine(q: Path) -> list[dict]:
@@ -56,12 +51,10 @@ def test_run_exits_zero_and_reconciles(first_run: tuple[Path, object]) -> None:
     assert summary["lines"] == 12
     # batches of at most 2 files: the control plane really batched, and every manifest it
     # reports has its own output partition
-    manifests = {p.name for p in (work / "parquet").rglob("manifest=*") if p.is_dir()}
-    assert len(manifests) == summary["manifests"]
-    parts = {m: list((work / "parquet").rglob(f"{m}/*.parquet")) for m in manifests}
-    sources = {
-        m: {f for part in ps for f in pq.read_table(part).column("_source_file").to_pylist()} for m, ps in parts.items()
-    }
+    sources: dict[str, set[str]] = {}
+    for r in _read_rows(work / "parquet"):
+        sources.setdefault(r["_manifest_id"], set()).add(r["_source_file"])
+    assert len(sources) == summary["manifests"]
     assert all(1 <= len(files) <= 2 for files in sources.values()), sources
     assert sum(len(files) for files in sources.values()) == 4
     assert re.search(r"^\| reconciled\s+\|\s+yes \|$", proc.stdout, re.MULTILINE), proc.stdout
@@ -82,6 +75,29 @@ def test_every_valid_line_is_one_row_with_provenance(first_run: tuple[Path, obje
     assert deep["nested"] == {"deep": {"x": ["1", '{"y":null}']}}
     by_date = {r["dt"] for r in rows if _key(r["_source_file"]).startswith(DATE)}
     assert by_date == {DATE}  # the YYYY-MM-DD/ folder is the date partition
+
+
+def test_sql_and_schema_commands_read_the_table(first_run: tuple[Path, object]) -> None:
+    work, _ = first_run
+    sql = cli(
+        "sql", str(work / "parquet"), "select count(*) as n, count(distinct _manifest_id) as m from dataset", "--json"
+    )
+    assert sql.returncode == 0, sql.stderr
+    summary = json.loads((work / "summary.json").read_text())
+    assert json.loads(sql.stdout) == {"n": len(EXPECTED_ROWS), "m": summary["manifests"]}
+    reasons = cli("sql", str(work / "parquet"), "select count(*) as n from quarantine", "--json")
+    assert json.loads(reasons.stdout) == {"n": len(EXPECTED_QUARANTINE)}, reasons.stderr
+    schema = cli("schema", str(work / "parquet"), "--json")
+    assert schema.returncode == 0, schema.stderr
+    info = json.loads(schema.stdout)
+    assert len(info["snapshots"]) == summary["manifests"]  # one snapshot per manifest
+    assert {s["manifest_id"] for s in info["snapshots"]} == set(sources_of(work))
+    bad = cli("sql", str(work / "parquet"), "select nope from dataset")
+    assert bad.returncode == 2 and "nope" in bad.stderr
+
+
+def sources_of(work: Path) -> set[str]:
+    return {r["_manifest_id"] for r in _read_rows(work / "parquet")}
 
 
 def test_every_bad_line_is_one_quarantine_record(first_run: tuple[Path, object]) -> None:
