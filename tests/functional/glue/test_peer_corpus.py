@@ -101,3 +101,70 @@ def test_whole_corpus_through_run_job_opens_everywhere(spark, tmp_path):
     assert len(read_rows(tmp_path.joinpath("o", *folder))) == sum(e["valid"] for e in EXPECTED.values()) == 623
     # AND every Parquet file opens in Spark (case-insensitive defaults), DuckDB and pyarrow
     open_everywhere(spark, parts, 623)
+
+
+def _plain_json(node):
+    """A value parsed with ``("obj", pairs)`` objects back as plain JSON (the last duplicate wins)."""
+    if isinstance(node, tuple):
+        return {k: _plain_json(v) for k, v in node[1]}
+    if isinstance(node, list):
+        return [_plain_json(v) for v in node]
+    return node
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_whole_corpus_into_one_table_in_four_manifests(spark, tmp_path):
+    """Other projects' files, four manifests of about 25 files, committed to ONE table: their
+    shapes disagree (the same key is a number here, an object there), yet every valid line is
+    exactly one row, a value that does not fit its column is in ``_rescued_data`` under its key,
+    and the current snapshot's files open in Spark, DuckDB and pyarrow."""
+    _skip_without_corpus()
+    import duckdb
+
+    from glue.table import TableConfig, open_catalog
+    from tests.functional.glue.conftest import write_manifest
+
+    names = sorted(EXPECTED)
+    config = TableConfig("sql", "peers", "dataset", str(tmp_path / "o" / "table"), f"sqlite:///{tmp_path}/c.db")
+    for n in range(4):
+        uris = [str(PEERS / name) for name in names[n::4]]
+        manifest = write_manifest(tmp_path / f"m{n}.json", f"m-peers-{n}", uris)
+        run_job(spark, JobArgs(str(manifest), str(tmp_path / "o"), str(tmp_path / "q"), table=config))
+
+    table = open_catalog(config).load_table(config.identifier)
+    rows = table.scan().to_arrow().to_pylist()
+    valid = sum(e["valid"] for e in EXPECTED.values())
+    assert len(rows) == valid == 623
+    assert len({(r["_source_file"], r["_source_line"]) for r in rows}) == valid
+    assert {(r["_source_file"], r["_manifest_id"]) for r in rows} <= {
+        (str(PEERS / name), f"m-peers-{i % 4}") for i, name in enumerate(names)
+    }
+    # Every rescued value is the source line's own value under that JSON Pointer.
+    rescued = [r for r in rows if r["_rescued_data"]]
+    assert rescued, "four manifests of other projects' files must disagree somewhere"
+    for r in rescued:
+        line = Path(r["_source_file"]).read_bytes().splitlines()[r["_source_line"] - 1]
+        # Every value of a key, duplicates included (an earlier duplicate key is rescued too).
+        source = json.loads(line.decode("utf-8-sig"), object_pairs_hook=lambda pairs: ("obj", pairs))
+        for pointer, value in json.loads(r["_rescued_data"]).items():
+            nodes = [source]
+            for part in pointer.split("/")[1:]:
+                key = part.replace("~1", "/").replace("~0", "~")
+                nodes = [
+                    v
+                    for node in nodes
+                    for v in (
+                        [val for k, val in node[1] if k == key]
+                        if isinstance(node, tuple)
+                        else [node[int(key)]]
+                        if isinstance(node, list) and key.isdigit() and int(key) < len(node)
+                        else []
+                    )
+                ]
+            assert any(_plain_json(n) == value for n in nodes), (pointer, value, r["_source_file"])
+    # The table reads the same through DuckDB, and its current files open everywhere.
+    assert table.scan().to_duckdb("dataset").sql("select count(*) from dataset").fetchone() == (valid,)
+    paths = [Path(t.file.file_path.removeprefix("file://")) for t in table.scan().plan_files()]
+    open_everywhere(spark, paths, valid)
+    assert duckdb.sql(f"select count(*) from read_parquet({[str(p) for p in paths]})").fetchone() == (valid,)

@@ -11,7 +11,6 @@ import threading
 import uuid
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -69,7 +68,8 @@ def test_a_drifting_producer_makes_one_table_and_no_value_is_lost(spark, tmp_pat
     types = {f.name: str(f.field_type) for f in table.schema().fields}
     # One schema: the first manifest's types stay; user.plan was added as a nested field.
     assert types["amount"] == "long"
-    assert types["meta"] == "struct<15: src: optional string>" or types["meta"].startswith("struct<")
+    assert table.schema().find_field("meta").field_type.is_struct
+    assert str(table.schema().find_type("meta.src")) == "string"
     assert str(table.schema().find_type("user.id")) == "long"
     assert str(table.schema().find_type("user.plan")) == "string"
     assert summaries[2].schema_changes == ["added user.plan string"]
@@ -101,7 +101,6 @@ def test_a_drifting_producer_makes_one_table_and_no_value_is_lost(spark, tmp_pat
     df = spark.read.option("mergeSchema", "true").parquet(*paths)
     assert df.count() == 200
     assert dict(df.dtypes)["amount"] == "bigint"
-    assert duckdb.sql("select 1").fetchone() == (1,)
 
 
 def test_a_replayed_manifest_replaces_its_rows_in_one_new_snapshot(spark, tmp_path, make_manifest):
