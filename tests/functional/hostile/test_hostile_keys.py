@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import pyarrow.parquet as pq
 import pytest
 
+from ndjson_parquet.local.dataset import LocalDataset
 from ndjson_parquet.local.inputs import InputFile
 from ndjson_parquet.local.runtime import LocalPipeline, SharedServices, shared_services
 from tests.chaos.invariants import check_invariants, scenario_options, write_scenario_input
@@ -114,11 +114,9 @@ def test_hostile_keys_and_messages(services: SharedServices, tmp_path: Path) -> 
     # values, the bad line 2 in the quarantine (line 3 is blank)
     bucket = run.outputs["InputBucketName"]
     rows: dict[str, list[tuple[int, int]]] = {}
-    for part in sorted(run.opts.output_dir.rglob("*.parquet")):
-        if "n" not in pq.read_schema(part).names:  # a manifest of normal files only
-            continue
-        for r in pq.read_table(part, columns=["_source_file", "_source_line", "n"]).to_pylist():
-            rows.setdefault(r["_source_file"], []).append((r["_source_line"], r["n"]))
+    # through the table's current snapshot (ndjson_parquet/local/dataset.py)
+    for r in LocalDataset.open(run.opts.output_dir).rows(("_source_file", "_source_line", "n")):
+        rows.setdefault(r["_source_file"], []).append((r["_source_line"], r["n"]))
     bad: dict[str, list[int]] = {}
     for part in sorted(run.opts.quarantine.rglob("*.jsonl")):
         for line in part.read_text(encoding="utf-8").splitlines():
