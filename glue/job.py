@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from chalicelib.manifest import Manifest
+from chalicelib.schema_policy import refusal_message
 from chalicelib.workflow.errors import ReconciliationError
 from glue import blocks as glue_blocks
 from glue import isolation
@@ -300,7 +301,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
             try:
                 final, changes = evolve(table_schema, final, args.table.mode)
             except SchemaChangeRefused as exc:
-                raise SchemaChangeError(str(exc)) from exc
+                raise SchemaChangeError(refusal_message(c.describe() for c in exc.changes)) from exc
         target = with_provenance(final)
         redo = [
             ConformSpec(p.uri, target, compression, s3, tuple((c.uri, versions[c.uri]) for c in r.files))
