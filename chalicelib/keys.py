@@ -10,7 +10,9 @@ Items
             gsi1pk = status key: ``pending#<date>#<shard>`` (write-sharded, so no single
             GSI partition takes every arrival), ``claimed#<manifest_id>`` while a manifest
             owns it, ``converted#<date>#<shard>``, ``skipped#<date>#<shard>``,
-            ``quarantined#<date>``; gsi1sk = ``<arrived_at>#<file_id>`` (oldest first).
+            ``quarantined#<date>``, ``held#<manifest_id>`` while a schema-change refusal holds
+            it (no attempt spent, never batched or retried until ``ndjson-parquet release``);
+            gsi1sk = ``<arrived_at>#<file_id>`` (oldest first).
             After the stream handler adds it to its counter: ``counted=true`` (dedupe of
             redelivered stream records). Claimed: ``manifest_id``, ``claimed_at``.
 - COUNTER   pk=COUNTER#<date>          sk=SHARD#<nnn>    files/bytes, ADD only
@@ -21,6 +23,8 @@ Items
 - MANIFEST  pk=MANIFEST#<manifest_id>  sk=MANIFEST       gsi1pk=manifests#<status>,
             gsi1sk=<created_at>#<id>; manifest_id, date_prefix, seq, status, owner, created_at;
             once sealed: manifest_uri, file_count, bytes, sealed_at; emitted_at after PutEvents.
+            ``held`` (its files held by a schema-change refusal): schema_changes, held_at; released
+            by the operator, it becomes ``failed`` with released_at (its files are pending again).
 - BREAKER   pk=BREAKER                 sk=STATE          circuit-breaker state
 """
 
@@ -39,12 +43,14 @@ CLAIMED = "claimed"
 CONVERTED = "converted"
 SKIPPED = "skipped"
 QUARANTINED = "quarantined"
+HELD = "held"  # refused by the table's schema policy: waits for the operator (ndjson-parquet release)
 
 MANIFEST_SEALING = "sealing"
 MANIFEST_SEALED = "sealed"
 MANIFEST_RUNNING = "running"
 MANIFEST_SUCCEEDED = "succeeded"
 MANIFEST_FAILED = "failed"
+MANIFEST_HELD = "held"  # its files are held (schema-change refusal) until released
 
 OPEN_DATES = "dates#open"  # gsi1pk of SEAL items of dates that may still hold pending files
 
@@ -99,6 +105,10 @@ def skipped_status_key(date_prefix: str, shard: int) -> str:
 
 def quarantined_status_key(date_prefix: str) -> str:
     return f"{QUARANTINED}#{date_prefix}"
+
+
+def held_status_key(manifest_id: str) -> str:
+    return f"{HELD}#{manifest_id}"
 
 
 def manifest_status_key(status: str) -> str:

@@ -511,6 +511,29 @@ class TrackingTable:
         if not write.held:
             raise StaleRunError(f"execution {execution_arn} no longer owns manifest {manifest_id}")
 
+    def release_manifest(self, manifest_id: str, now_iso: str) -> bool:
+        """held -> failed once its files are released (``ndjson-parquet release``): the manifest is
+        done, its files belong to newer manifests. False when it is not held (released already)."""
+        with self._conditional() as write:
+            self._client.update_item(
+                TableName=self.name,
+                Key=self._key(keys.manifest_pk(manifest_id), keys.MANIFEST_SK),
+                UpdateExpression="SET #status = :failed, gsi1pk = :gsi, released_at = :now",
+                # status = held: a manifest is released once (a second or concurrent release finds
+                # it failed and changes nothing), and no manifest of another status is touched.
+                ConditionExpression="#status = :held",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_values(
+                    {
+                        ":failed": keys.MANIFEST_FAILED,
+                        ":gsi": keys.manifest_status_key(keys.MANIFEST_FAILED),
+                        ":held": keys.MANIFEST_HELD,
+                        ":now": now_iso,
+                    }
+                ),
+            )
+        return write.held
+
     def iter_manifests(self, status: str, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
         for page in self._index_pages(keys.manifest_status_key(status), page_size):
             yield from page
@@ -537,20 +560,45 @@ class TrackingTable:
         the running manifest. Files returning to pending reopen their date (and leave its sealed
         totals) in the same transaction, so a file can never be pending on a closed date, nor
         be subtracted twice. Returns how many files moved."""
+        return self._move_files(
+            manifest_id, keys.claimed_status_key(manifest_id), updates, owner_execution_arn, max_conflict_retries
+        )
+
+    def iter_held_file_pages(self, manifest_id: str, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+        """Pages of the FILE items a schema-change refusal holds for a manifest (``held#<id>``)."""
+        for page in self._index_pages(keys.held_status_key(manifest_id), page_size):
+            if page:
+                yield page
+
+    def release_held_files(self, manifest_id: str, updates: Sequence[FileUpdate], max_conflict_retries: int = 3) -> int:
+        """Move files held for ``manifest_id`` back to pending (``ndjson-parquet release``), in
+        transactions of <= 100 actions, each file conditional on still being ``held#<id>``: a file
+        leaves held once, whoever else releases it at the same time or later, and its date's
+        reopen/unseal in the same transaction happens once with it. Returns how many moved."""
+        return self._move_files(manifest_id, keys.held_status_key(manifest_id), updates, None, max_conflict_retries)
+
+    def _move_files(
+        self,
+        manifest_id: str,
+        from_key: str,
+        updates: Sequence[FileUpdate],
+        owner_execution_arn: str | None,
+        max_conflict_retries: int,
+    ) -> int:
         reopened = {u.reopen_date for u in updates if u.reopen_date}
         per_tx = max(1, TRANSACT_MAX - (1 if owner_execution_arn else 0) - len(reopened))
         moved = 0
         for start in range(0, len(updates), per_tx):
             chunk = list(updates[start : start + per_tx])
-            moved += self._transact_chunk(manifest_id, chunk, owner_execution_arn, max_conflict_retries)
+            moved += self._transact_chunk(manifest_id, from_key, chunk, owner_execution_arn, max_conflict_retries)
         return moved
 
     def _transact_chunk(
-        self, manifest_id: str, chunk: list[FileUpdate], owner: str | None, max_conflict_retries: int
+        self, manifest_id: str, from_key: str, chunk: list[FileUpdate], owner: str | None, max_conflict_retries: int
     ) -> int:
         attempt = 0
         while chunk:
-            actions = [self._file_action(manifest_id, u) for u in chunk]
+            actions = [self._file_action(from_key, u) for u in chunk]
             actions.extend(self._reopen_actions(chunk))  # after the files, before the owner check (last)
             if owner:
                 actions.append(self._owner_check(manifest_id, owner))
@@ -563,8 +611,8 @@ class TrackingTable:
                     raise StaleRunError(f"execution {owner} no longer owns manifest {manifest_id}") from None
                 failed = {i for i, code in enumerate(reasons[: len(chunk)]) if code == "ConditionalCheckFailed"}
                 if failed:
-                    # Those files left claimed#<id> under us (already moved by an earlier attempt of
-                    # this step): nothing left to do for them; retry the rest.
+                    # Those files left ``from_key`` under us (already moved by an earlier attempt of
+                    # this step, or by a concurrent release): nothing left to do for them; retry the rest.
                     chunk = [u for i, u in enumerate(chunk) if i not in failed]
                     continue
                 if not is_transient(exc):
@@ -575,13 +623,9 @@ class TrackingTable:
                 sleep_before_retry(attempt)
         return 0
 
-    def _file_action(self, manifest_id: str, u: FileUpdate) -> dict[str, Any]:
+    def _file_action(self, from_key: str, u: FileUpdate) -> dict[str, Any]:
         names = {"#status": "status"}
-        values: dict[str, Any] = {
-            ":status": u.status,
-            ":gsi": u.status_key,
-            ":claimed": keys.claimed_status_key(manifest_id),
-        }
+        values: dict[str, Any] = {":status": u.status, ":gsi": u.status_key, ":from": from_key}
         expr = "SET " + ", ".join(["#status = :status", "gsi1pk = :gsi", *_set_clause(u.set_attrs, names, values)])
         if u.add_attempts:
             values[":inc"] = u.add_attempts
@@ -591,9 +635,12 @@ class TrackingTable:
                 "TableName": self.name,
                 "Key": self._key(u.pk, keys.FILE_SK),
                 "UpdateExpression": expr,
-                # The file must still be claimed by this manifest: a second Finalize/Compensate of
-                # the same run finds it moved and skips it (exactly-once status transition).
-                "ConditionExpression": "gsi1pk = :claimed",
+                # The file must still be where this move takes it from. ``claimed#<id>``: a second
+                # Finalize/Compensate of the same run finds it moved and skips it (exactly-once
+                # status transition). ``held#<id>``: a second release, concurrent or later, finds it
+                # pending (or claimed by a newer manifest) already and skips it, so a held file goes
+                # back to pending once and its date is unsealed once.
+                "ConditionExpression": "gsi1pk = :from",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": to_values(values),
             }
