@@ -67,6 +67,8 @@ def claim_run(
         reason = f"duplicate delivery: manifest is {current.get('status', 'unknown')}"
         if current.get("status") == keys.MANIFEST_FAILED and not current.get("succeeded_once"):
             reason += " and its files went back to pending"
+        elif current.get("status") == keys.MANIFEST_HELD:
+            reason += ": its files wait for `ndjson-parquet release` (schema change refused)"
         log.info("claim_run skip", extra={"manifest_id": manifest_id, "reason": reason, "replay": replay_name})
         return {**base, "action": SKIP, "reason": reason, "run": int(current.get("run_count") or 0)}
     log.info("claim_run run", extra={"manifest_id": manifest_id, "execution_arn": execution_arn, "replay": replay_name})

@@ -7,6 +7,12 @@ narrowed (``batch_limit`` = half of it, no attempt counted: see ``plan_file``), 
 of one file with ``attempts + 1``, or to ``quarantined`` at MAX_ATTEMPTS, in transactions that
 check this execution still owns the manifest; (3) the manifest becomes ``failed`` with the
 error; (4) the circuit breaker counts it.
+A run the table's schema policy refused (``failOnNewColumns``: the job names the new fields and
+commits nothing; ``chalicelib/schema_policy.py`` recognises its cause) is not a failure to retry:
+step (2) moves the files to ``held#<id>`` instead (no attempt spent, no narrowing, never batched
+again until ``ndjson-parquet release``), step (3) marks the manifest ``held`` with the changes, an
+SNS alert names the manifest and the fields, and the breaker does not count it (the policy did its
+job; counting it would pause the sealing of manifests that bring nothing new).
 A crash anywhere re-runs cleanly: deletes are idempotent and a moved file is not claimed anymore.
 
 A failed *replay* of a manifest that succeeded before is different: its files are converted and
@@ -21,12 +27,14 @@ import time
 from typing import Any
 
 from chalicelib import keys
+from chalicelib.schema_policy import ERROR_NAME as SCHEMA_CHANGE_ERROR
+from chalicelib.schema_policy import SchemaRefusal, parse_refusal, refusal_message
 from chalicelib.table_commits import TableRef, committed_snapshot
 from chalicelib.timeutil import now_iso
 from chalicelib.tracking_table import FileUpdate, TrackingTable
 from chalicelib.workflow import alerts, breaker, paths
 from chalicelib.workflow.errors import StaleRunError
-from chalicelib.workflow.files import attempts, file_date, file_shard
+from chalicelib.workflow.files import attempts, file_date, file_shard, manifest_id_of
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,29 @@ def error_name(error: Any) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("Error") or "Unknown"), alerts.short(error.get("Cause"))
     return str(error or "Unknown"), ""
+
+
+def error_cause(error: Any) -> str:
+    """The whole ``Cause`` of a Step Functions error object (not trimmed: it is parsed, not shown)."""
+    return str(error.get("Cause") or "") if isinstance(error, dict) else ""
+
+
+# Bounds on what a refusal writes: the MANIFEST item (400 KB limit) and the alert (read by people).
+MAX_STORED_CHANGES = 200
+MAX_ALERT_CHANGES = 50
+
+
+def hold_file(item: dict[str, Any], manifest_id: str, stamp: str) -> FileUpdate:
+    """Where one claimed file goes when the table's schema policy refused its manifest (pure):
+    ``held#<manifest_id>``, attempts unchanged, no narrowing. Its date is not reopened and it stays
+    in the date's sealed totals: it is neither pending nor sealable until ``release`` moves it
+    back (and unseals it there, once)."""
+    return FileUpdate(
+        pk=str(item["pk"]),
+        status=keys.HELD,
+        status_key=keys.held_status_key(manifest_id),
+        set_attrs={"held_at": stamp},
+    )
 
 
 def narrowed_limit(item: dict[str, Any], manifest_files: int) -> int:
@@ -124,11 +155,20 @@ def compensate(
         "error": err,
         "requeued": 0,
         "quarantined": 0,
+        "held": 0,
         "file_count": 0,
         "breaker": "",
         "compensated": False,
     }
     item = store.get_manifest(manifest_id)
+    if item and item.get("status") == keys.MANIFEST_HELD and item.get("execution_arn") == execution_arn:
+        # This execution held the manifest already (a retried Compensate whose first answer was
+        # lost): the alert goes out again, so it is sent at least once.
+        refusal = SchemaRefusal(tuple(str(c) for c in item.get("schema_changes") or ()))
+        _alert_held(sns, alerts_topic_arn, item, refusal, int(item.get("schema_changes_total") or 0))
+        result.update(_held_result(item, refusal))
+        result["reason"] = "held already by this execution"
+        return result
     if item is None or item.get("status") != keys.MANIFEST_RUNNING or item.get("execution_arn") != execution_arn:
         # Already compensated (by a retry, or by recover) or owned by another run: nothing to undo.
         result["reason"] = "not owned by this execution" if item else "no such manifest"
@@ -181,6 +221,10 @@ def compensate(
             removed += paths.delete_tree(paths.run_summary_path(output_path, manifest_id), s3)
         result["output_objects_removed"] = removed
 
+    refusal = None if replay_of_success else parse_refusal(error_cause(payload.get("error")))
+    if refusal is not None:
+        return _hold(store, sns, alerts_topic_arn, manifest_id, item, execution_arn, refusal, stamp, result)
+
     claimed = [f for page in store.iter_claimed_file_pages(manifest_id) for f in page]
     # The manifest's own file count (stable across a retried Compensate that already moved a
     # chunk of its files), else what is still claimed.
@@ -214,3 +258,75 @@ def compensate(
         )
     log.warning("compensated", extra={k: v for k, v in result.items() if k != "breaker"})
     return result
+
+
+def _held_result(item: dict[str, Any], refusal: SchemaRefusal) -> dict[str, Any]:
+    return {
+        "error": SCHEMA_CHANGE_ERROR,
+        "held": int(item.get("file_count") or 0),
+        "file_count": int(item.get("file_count") or 0),
+        "schema_changes": list(refusal.changes[:MAX_ALERT_CHANGES]),
+        "compensated": True,
+    }
+
+
+def _hold(
+    store: TrackingTable,
+    sns: Any,
+    alerts_topic_arn: str,
+    manifest_id: str,
+    item: dict[str, Any],
+    execution_arn: str,
+    refusal: SchemaRefusal,
+    stamp: str,
+    result: dict[str, Any],
+) -> dict[str, Any]:
+    """The schema policy refused the run: every claimed file to ``held#<id>`` (same conditional
+    moves as a requeue: still claimed by this manifest, this execution still the owner), then the
+    manifest ``running -> held`` with the changes, then the alert."""
+    claimed = [f for page in store.iter_claimed_file_pages(manifest_id) for f in page]
+    updates = [hold_file(f, manifest_id, stamp) for f in claimed]
+    attrs = {
+        "error": SCHEMA_CHANGE_ERROR,
+        "error_cause": alerts.short(refusal_message(refusal.changes)),
+        "held_at": stamp,
+        "schema_changes": list(refusal.changes[:MAX_STORED_CHANGES]),
+        "schema_changes_total": len(refusal.changes),
+    }
+    try:
+        store.move_claimed_files(manifest_id, updates, owner_execution_arn=execution_arn)
+        store.end_run(manifest_id, execution_arn, keys.MANIFEST_HELD, attrs)
+    except StaleRunError:
+        result["reason"] = "ownership lost while holding"
+        return result
+    item = {**item, "manifest_id": manifest_id, "file_count": int(item.get("file_count") or 0) or len(claimed)}
+    result.update(_held_result(item, refusal))
+    _alert_held(sns, alerts_topic_arn, item, refusal, len(refusal.changes))
+    log.warning(
+        "held: schema change refused",
+        extra={"manifest_id": manifest_id, "held": result["held"], "changes": len(refusal.changes)},
+    )
+    return result
+
+
+def _alert_held(sns: Any, topic_arn: str, item: dict[str, Any], refusal: SchemaRefusal, total: int) -> None:
+    """``manifest_held``: the manifest, its file count and the fields the policy refused (names and
+    types only: schema, never record contents), and what releases it."""
+    manifest_id = manifest_id_of(item)
+    alerts.publish_alert(
+        sns,
+        topic_arn,
+        "manifest_held",
+        f"ndjson-parquet: manifest {manifest_id} held (schema change refused)",
+        {
+            "manifest_id": manifest_id,
+            "date_prefix": str(item.get("date_prefix") or manifest_id[:10]),
+            "file_count": int(item.get("file_count") or 0),
+            "error": SCHEMA_CHANGE_ERROR,
+            "fields": list(refusal.fields[:MAX_ALERT_CHANGES]),
+            "changes": list(refusal.changes[:MAX_ALERT_CHANGES]),
+            "changes_total": max(total, len(refusal.changes)),
+            "action": "allow the change (schema mode / table schema), then: ndjson-parquet release --manifest "
+            + manifest_id,
+        },
+    )
