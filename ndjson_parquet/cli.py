@@ -18,13 +18,14 @@ COMMANDS = (
     "replay",
     "redrive",
     "recover",
+    "release",
     "backfill",
     "cost",
     "iam",
     "smoke",
 )
 # Commands that operate a deployed pipeline (or the local runtime's endpoint).
-OPERATOR_COMMANDS = frozenset({"status", "replay", "redrive", "recover", "backfill", "smoke"})
+OPERATOR_COMMANDS = frozenset({"status", "replay", "redrive", "recover", "release", "backfill", "smoke"})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -143,8 +143,8 @@ PATHS: dict[str, tuple[Call, ...]] = {
     "compensate": (
         code(TABLE, "dynamodb", "GetItem", "table", "get_manifest"),
         code(TABLE, "dynamodb", "Query", "index", "files claimed by the manifest"),
-        code(TABLE, "dynamodb", "UpdateItem", "table", "end_run: manifest failed"),
-        code(TABLE, "dynamodb", "TransactWriteItems", "table", "files back", action="dynamodb:UpdateItem"),
+        code(TABLE, "dynamodb", "UpdateItem", "table", "end_run: manifest failed (or held)"),
+        code(TABLE, "dynamodb", "TransactWriteItems", "table", "files back (or held)", action="dynamodb:UpdateItem"),
         code(TABLE, "dynamodb", "TransactWriteItems", "table", "owner check", action="dynamodb:ConditionCheckItem"),
         code("chalicelib/workflow/paths.py", "s3", "ListObjectsV2", "output_bucket", "list the run's partial output"),
         code("chalicelib/workflow/paths.py", "s3", "ListObjectsV2", "quarantine_bucket", "list the run's quarantine"),
@@ -152,7 +152,7 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(S3_DELETE, "s3", "DeleteObjects", "quarantine_object", "delete_tree: the run's quarantine"),
         code(TABLE, "dynamodb", "GetItem", "table", "record_failure on the seal breaker"),
         code(TABLE, "dynamodb", "PutItem", "table", "record_failure on the seal breaker"),
-        code("chalicelib/workflow/alerts.py", "sns", "Publish", "topic", "alert: breaker opened / quarantined"),
+        code("chalicelib/workflow/alerts.py", "sns", "Publish", "topic", "alert: breaker opened / manifest held"),
         # Did the failed run commit to the table? Then it is rolled forward (chalicelib/table_commits.py).
         *(code(COMMITS, "glue", "GetTable", r, "the table's current metadata pointer") for r in TABLE_CATALOG),
         code(COMMITS, "s3", "GetObject", "table_metadata_object", "the snapshots of the current metadata"),
@@ -369,6 +369,13 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code("ndjson_parquet/commands/redrive.py", "sqs", "DeleteMessage", "events_dlq", "after the put"),
         code("ndjson_parquet/commands/redrive.py", "events", "PutEvents", "bus", "re-emit dead-lettered events"),
     ),
+    "operator_release": (
+        code(TABLE, "dynamodb", "GetItem", "table", "release: get_manifest"),
+        code(TABLE, "dynamodb", "Query", "index", "release: held manifests, a manifest's held files"),
+        code(TABLE, "dynamodb", "Scan", "index", "release --all: held files of any manifest"),
+        code(TABLE, "dynamodb", "TransactWriteItems", "table", "held files back", action="dynamodb:UpdateItem"),
+        code(TABLE, "dynamodb", "UpdateItem", "table", "release_manifest: held -> failed"),
+    ),
     "operator_backfill": (
         code("ndjson_parquet/commands/backfill.py", "s3", "ListObjectVersions", "input_bucket", "backfill: list"),
         code("ndjson_parquet/commands/backfill.py", "sqs", "GetQueueUrl", "ingest_queue", "backfill: the queue"),
@@ -393,6 +400,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "operator_status",
         "operator_replay",
         "operator_redrive",
+        "operator_release",
         "operator_backfill",
         "recover",
         "compensate",
