@@ -1,5 +1,6 @@
 """``ndjson-parquet status``: files by status per date, manifests by status, oldest pending age,
-DLQ depths, circuit breaker. Reads the status index in bounded pages."""
+DLQ depths, circuit breaker, and the manifests a schema-change refusal holds (with the fields that
+held them and how many of their files are still held). Reads the status index in bounded pages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import time
 from collections import Counter
 from typing import Any
 
-HELP = "Show files by status per date, manifests by status, oldest pending age, DLQ depths, breaker."
+HELP = "Show files by status per date, manifests by status, oldest pending age, DLQ depths, breaker, held."
+# Held manifests listed one by one (the counts cover all of them).
+MAX_HELD_LISTED = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def collect(store: Any, sqs: Any, s: Any, now: float) -> dict[str, Any]:
+    from chalicelib import keys
     from chalicelib.timeutil import to_epoch
     from chalicelib.workflow import breaker
 
     files: Counter[tuple[str, str]] = Counter()
     manifests: Counter[str] = Counter()
+    held_files: Counter[str] = Counter()  # manifest id -> files still held for it
+    held: dict[str, dict[str, Any]] = {}  # held manifests (the first MAX_HELD_LISTED)
     oldest: float | None = None
     for page in store.scan_index_pages():
         for item in page:
@@ -29,13 +35,22 @@ def collect(store: Any, sqs: Any, s: Any, now: float) -> dict[str, Any]:
             head = parts[0]
             if head == "manifests":
                 manifests[parts[1]] += 1
+                if parts[1] == keys.MANIFEST_HELD and len(held) < MAX_HELD_LISTED:
+                    held[str(item.get("manifest_id"))] = {
+                        "held_at": item.get("held_at"),
+                        "file_count": int(item.get("file_count") or 0),
+                        "changes": list(item.get("schema_changes") or []),
+                        "changes_total": int(item.get("schema_changes_total") or 0),
+                    }
             elif head in ("pending", "converted", "skipped", "quarantined"):
                 files[(parts[1], head)] += 1
                 if head == "pending":
                     arrived = to_epoch(str(item.get("gsi1sk", "")).split("#")[0])
                     oldest = arrived if oldest is None or (arrived is not None and arrived < oldest) else oldest
-            elif head == "claimed":
-                files[(str(item.get("date_prefix") or parts[1][:10]), "claimed")] += 1
+            elif head in ("claimed", "held"):
+                files[(str(item.get("date_prefix") or parts[1][:10]), head)] += 1
+                if head == "held":
+                    held_files[parts[1]] += 1
     dlqs = {}
     for name, url in (("ingest", s.ingest_dlq_url), ("events", s.events_dlq_url)):
         if url:
@@ -52,7 +67,28 @@ def collect(store: Any, sqs: Any, s: Any, now: float) -> dict[str, Any]:
         "oldest_pending_age_seconds": None if oldest is None else int(now - oldest),
         "dlq_depths": dlqs,
         "breaker": {"state": state.state, "recent_failures": len(state.failures), **sealing_of(state, cfg, now)},
+        "held": held_report(held, held_files),
     }
+
+
+def held_report(held: dict[str, dict[str, Any]], held_files: Counter[str]) -> list[dict[str, Any]]:
+    """One entry per manifest that holds files or is held (pure), oldest manifest id first: its
+    held files, the changes the schema policy refused, and the command that releases it. A
+    manifest with held files but no longer ``held`` (a hold interrupted by a crash) is listed too."""
+    out = []
+    for mid in sorted(set(held) | set(held_files)):
+        info = held.get(mid, {})
+        out.append(
+            {
+                "manifest_id": mid,
+                "held_files": held_files.get(mid, 0),
+                "manifest_held": mid in held,
+                "held_at": info.get("held_at"),
+                "changes": info.get("changes", []),
+                "changes_total": info.get("changes_total", 0),
+            }
+        )
+    return out
 
 
 def sealing_of(state: Any, cfg: Any, now: float) -> dict[str, Any]:
@@ -93,4 +129,10 @@ def main(args: argparse.Namespace) -> int:
     if b["next_probe_in_seconds"]:
         line += f", next probe in {b['next_probe_in_seconds']}s"
     print(line)
+    if report["held"]:
+        print("held by the schema policy (allow the change, then: ndjson-parquet release --manifest ID | --all):")
+    for h in report["held"]:
+        shown = ", ".join(h["changes"]) or "changes not recorded"
+        more = h["changes_total"] - len(h["changes"])
+        print(f"  {h['manifest_id']}  held files={h['held_files']}  {shown}" + (f" (+{more} more)" if more > 0 else ""))
     return 0
