@@ -125,7 +125,7 @@ def _metadata(table: Any) -> dict[str, Any]:
 
 def bulk_commit(catalog: Any, config: Any, writer: Writer, manifest_ids: list[str]) -> None:
     """Commit many manifests in ONE catalog commit, each as its own snapshot laid out as
-    ``commit_manifest`` lays out a first commit of a manifest: an overwrite snapshot (with the same
+    ``commit_manifest`` lays out a first commit of a manifest: an append snapshot (with the same
     summary: totals, ``manifest_id``, ``run_token``) whose manifest list holds one new Iceberg
     manifest of the manifest's files, added first, then every manifest of its parent. It skips
     the per-commit costs measured here (reading every manifest, rewriting the metadata JSON), so
@@ -185,7 +185,7 @@ def bulk_commit(catalog: Any, config: Any, writer: Writer, manifest_ids: list[st
             collector.add_file(data_file=f, partition_spec=spec, schema=schema)
         properties = {"manifest_id": mid, "run_token": commit_uuid.hex[:12]}
         summary = update_snapshot_summaries(
-            Summary(operation=Operation.OVERWRITE, **collector.build(), **properties), previous
+            Summary(operation=Operation.APPEND, **collector.build(), **properties), previous
         )
         list_path = table.location_provider().new_metadata_location(f"snap-{snapshot_id}-0-{commit_uuid}.avro")
         with write_manifest_list(

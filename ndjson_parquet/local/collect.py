@@ -159,6 +159,11 @@ def collect_results(run: LocalPipeline, outputs: dict[str, str]) -> None:
         report.bytes += source.size
         if uri in set_aside and status == keys.QUARANTINED:
             report.files_set_aside += 1  # set aside whole by the job (glue/isolation.py), reason in the quarantine
+        elif status == keys.HELD:
+            report.problems.append(
+                f"{uri} is held: the table's schema mode refused the fields it adds "
+                "(`ndjson-parquet status` names them; `ndjson-parquet release` after changing the mode)"
+            )
         elif status != keys.CONVERTED:
             report.problems.append(f"{uri} ended {status}, not converted")
         elif uri not in seen:

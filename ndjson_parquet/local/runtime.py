@@ -45,8 +45,9 @@ from ndjson_parquet.local.report import RunReport
 from ndjson_parquet.local.server import LocalEndpoint, moto_server, prepare_account
 
 STAGE = "local"
-TERMINAL_MANIFEST = {keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED}
-SETTLED_FILE = {keys.CONVERTED, keys.QUARANTINED, keys.SKIPPED}
+# Held (failOnNewColumns refused the schema change) waits for an operator, not for the pipeline.
+TERMINAL_MANIFEST = {keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED, keys.MANIFEST_HELD}
+SETTLED_FILE = {keys.CONVERTED, keys.QUARANTINED, keys.SKIPPED, keys.HELD}
 
 
 class RuntimeSetupError(RuntimeError):
