@@ -27,7 +27,17 @@ from glue import isolation
 from glue.blocks import InvalidGzip, ObjectReader, iter_blocks, text_chunks
 from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine, split_lines
 from glue.parts import StagedPart, TaskParts
-from glue.rescue import MANIFEST_ID, MAX_COLUMN_DEPTH, PROVENANCE, RESCUED, RESERVED, SOURCE_FILE, SOURCE_LINE, fit_row
+from glue.rescue import (
+    INGEST_DATE,
+    MANIFEST_ID,
+    MAX_COLUMN_DEPTH,
+    PROVENANCE,
+    RESCUED,
+    RESERVED,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    fit_row,
+)
 from glue.schema import (
     Mismatch,
     coerce_row,
@@ -39,13 +49,15 @@ from glue.schema import (
 )
 from glue.storage import S3Config, Storage
 
-__all__ = ["MANIFEST_ID", "PROVENANCE", "RESCUED", "SOURCE_FILE", "SOURCE_LINE"]
+__all__ = ["INGEST_DATE", "MANIFEST_ID", "PROVENANCE", "RESCUED", "SOURCE_FILE", "SOURCE_LINE"]
 RESCUED_FIELD = pa.field(RESCUED, pa.string())
 PROVENANCE_FIELDS = [
     pa.field(SOURCE_FILE, pa.string()),
     pa.field(SOURCE_LINE, pa.int64()),
     pa.field(MANIFEST_ID, pa.string()),
 ]
+# Table output only: the manifest's date, the table's partition column (glue/table.py).
+INGEST_DATE_FIELD = pa.field(INGEST_DATE, pa.date32())
 COMPRESSIONS = {"snappy": "snappy", "gzip": "gzip", "zstd": "zstd", "lz4": "lz4", "brotli": "brotli", "none": "none"}
 
 
@@ -65,6 +77,8 @@ class TaskSpec:
     # Set by the driver so every worker uses the same sizes (0: glue.blocks / glue.parts defaults).
     block_bytes: int = 0
     flush_bytes: int = 0
+    # Table output: the manifest's date (YYYY-MM-DD), written as ``_ingest_date`` in every part.
+    ingest_date: str | None = None
 
 
 @dataclass
@@ -295,9 +309,11 @@ def data_fields(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f for f in schema if f.name not in PROVENANCE and f.name != RESCUED])
 
 
-def with_provenance(schema: pa.Schema) -> pa.Schema:
-    """Data fields, then ``_rescued_data`` and the provenance columns every row carries."""
-    return pa.schema([*data_fields(schema), RESCUED_FIELD, *PROVENANCE_FIELDS])
+def with_provenance(schema: pa.Schema, partitioned: bool = False) -> pa.Schema:
+    """Data fields, then ``_rescued_data`` and the provenance columns every row carries; with
+    ``partitioned`` (table output), ``_ingest_date`` last."""
+    extra = [INGEST_DATE_FIELD] if partitioned else []
+    return pa.schema([*data_fields(schema), RESCUED_FIELD, *PROVENANCE_FIELDS, *extra])
 
 
 def parquet_bytes(table: pa.Table, compression: str) -> bytes:
@@ -347,7 +363,9 @@ def run_task(spec: TaskSpec) -> TaskResult:
     versions = dict(zip(spec.files, spec.versions, strict=True))
     source = SourceLines(lambda uri: storage.read_bytes(uri, versions[uri]))
     args = (spec.index, spec.data_dir, spec.quarantine_dir, codec, spec.manifest_id, spec.schema, target_bytes)
-    with TaskParts(storage, *args, flush_bytes=spec.flush_bytes or None, source=source) as parts:
+    with TaskParts(
+        storage, *args, flush_bytes=spec.flush_bytes or None, source=source, ingest_date=spec.ingest_date
+    ) as parts:
         for uri, version in zip(spec.files, spec.versions, strict=True):
             parts.begin_file()
             try:

@@ -238,6 +238,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
             target_file_mb=args.target_file_mb,
             block_bytes=glue_blocks.BLOCK_BYTES,
             flush_bytes=glue_parts.FLUSH_BYTES,
+            ingest_date=date if args.table else None,
         )
         for i, g in enumerate(groups)
     ]
@@ -302,7 +303,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
                 final, changes = evolve(table_schema, final, args.table.mode)
             except SchemaChangeRefused as exc:
                 raise SchemaChangeError(refusal_message(c.describe() for c in exc.changes)) from exc
-        target = with_provenance(final)
+        target = with_provenance(final, partitioned=args.table is not None)
         redo = [
             ConformSpec(p.uri, target, compression, s3, tuple((c.uri, versions[c.uri]) for c in r.files))
             for r in results

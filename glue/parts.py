@@ -18,6 +18,7 @@ differs from the manifest's are conformed by the job afterwards (glue/job.py), a
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,7 @@ class TaskParts:
         target_bytes: int,
         flush_bytes: int | None = None,
         source: Any = None,
+        ingest_date: str | None = None,
     ) -> None:
         self.storage = storage
         self.index = index
@@ -108,12 +110,19 @@ class TaskParts:
         # Source lines by (uri, line number) for rows conform_table must re-fit from their source
         # (glue/convert.py SourceLines); None: re-fit from the converted values.
         self.source = source
+        # Table output: every row carries the manifest's date, the table's partition value.
+        self.ingest_date = datetime.date.fromisoformat(ingest_date) if ingest_date else None
 
     # ------------------------------------------------------------------ input
 
     def add(self, table: pa.Table, bad: list[tuple[str, Any]]) -> None:
         if bad:
             self._quarantine(bad)
+        if self.ingest_date is not None:
+            from glue.convert import INGEST_DATE_FIELD
+
+            date = pa.array([self.ingest_date], INGEST_DATE_FIELD.type)
+            table = table.append_column(INGEST_DATE_FIELD, date.take(pa.array([0] * table.num_rows, pa.int32())))
         self.pending.append(table)
         self.pending_bytes += table.nbytes
         if self.pending_bytes >= self.flush_bytes:
@@ -153,9 +162,10 @@ class TaskParts:
         from glue.convert import data_fields, with_provenance
         from glue.schema import sorted_schema, unify_schemas
 
+        partitioned = self.ingest_date is not None
         if self.schema is not None:
-            return with_provenance(self.schema)
-        return with_provenance(sorted_schema(unify_schemas([data_fields(t.schema) for t in tables])))
+            return with_provenance(self.schema, partitioned)
+        return with_provenance(sorted_schema(unify_schemas([data_fields(t.schema) for t in tables])), partitioned)
 
     def _part_uri(self, kind: str) -> str:
         n = len(self.parts) + (self.open is not None)

@@ -23,7 +23,10 @@ from glue.lines import EXACT_INT_MAX, FloatText, IntText, NumberText
 
 RESCUED = "_rescued_data"
 SOURCE_FILE, SOURCE_LINE, MANIFEST_ID = "_source_file", "_source_line", "_manifest_id"
-PROVENANCE = (SOURCE_FILE, SOURCE_LINE, MANIFEST_ID)
+# The manifest's date as a real column of every table row: the table's partition (glue/table.py),
+# whose value Iceberg takes from each data file's statistics.
+INGEST_DATE = "_ingest_date"
+PROVENANCE = (SOURCE_FILE, SOURCE_LINE, MANIFEST_ID, INGEST_DATE)
 # Top-level names the job writes itself: a data key equal to one of them (ignoring case, as Spark
 # and Athena compare names) is rescued, so no file ever has two columns Spark cannot tell apart.
 RESERVED = frozenset(n.lower() for n in (*PROVENANCE, RESCUED))

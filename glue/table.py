@@ -10,7 +10,9 @@ in the same transaction. A retried or replayed manifest therefore replaces its r
 doubles them, and no snapshot shows half of a manifest. The manifest's earlier files are found
 from metadata alone: ``_manifest_id`` keeps full column metrics (not Iceberg's default
 ``truncate(16)``), each data file holds exactly one manifest's rows, so its lower and upper bound
-are that manifest's id. Concurrent manifests commit optimistically; a conflict reloads the table
+are that manifest's id. The table is partitioned by ``_ingest_date`` (identity), a real column of
+every data file holding the manifest's date, so each file's partition value comes from its own
+statistics. Concurrent manifests commit optimistically; a conflict reloads the table
 and tries again after a jittered backoff (chalicelib/backoff.py).
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from chalicelib.backoff import sleep_before_retry
-from glue.rescue import MANIFEST_ID
+from glue.rescue import INGEST_DATE, MANIFEST_ID
 from glue.storage import S3Config
 from glue.table_schema import DEFAULT_MODE, Change, check_mode
 
@@ -158,6 +160,28 @@ def current_schema(catalog: Any, config: TableConfig) -> pa.Schema | None:
     return None if table is None else arrow_schema(table)
 
 
+def _create_args(schema: pa.Schema) -> dict[str, Any]:
+    """The schema with its Iceberg field ids and, when the files carry ``_ingest_date``, the
+    partition spec on it: identity, so each data file's value comes from its own statistics."""
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.schema import assign_fresh_schema_ids
+    from pyiceberg.transforms import IdentityTransform
+
+    iceberg = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(schema))
+    if INGEST_DATE not in schema.names:
+        return {"schema": iceberg}
+    source = iceberg.find_field(INGEST_DATE).field_id
+    field = PartitionField(source_id=source, field_id=1000, transform=IdentityTransform(), name=INGEST_DATE)
+    spec = PartitionSpec(field)
+    return {"schema": iceberg, "partition_spec": spec}
+
+
+def _partitioned(metadata: Any) -> bool:
+    schema = metadata.schema()
+    return any(schema.find_column_name(f.source_id) == INGEST_DATE for f in metadata.spec().fields)
+
+
 def _load_or_create(catalog: Any, config: TableConfig, schema: pa.Schema) -> Any:
     table = load_table(catalog, config)
     if table is not None:
@@ -174,7 +198,7 @@ def _load_or_create(catalog: Any, config: TableConfig, schema: pa.Schema) -> Any
                 raise
     try:
         return catalog.create_table(
-            config.identifier, schema=schema, location=config.location, properties=TABLE_PROPERTIES
+            config.identifier, location=config.location, properties=TABLE_PROPERTIES, **_create_args(schema)
         )
     except Exception:
         table = load_table(catalog, config)
@@ -227,6 +251,11 @@ def _commit_once(
         # glue/table_schema.py allowed; a field the table has keeps its id and type.
         with tx.update_schema() as update:
             update.union_by_name(schema)
+        if INGEST_DATE in schema.names and not _partitioned(tx.table_metadata):
+            # A table created unpartitioned (before the files carried the date) gains the spec;
+            # its earlier files keep the spec they were written with.
+            with tx.update_spec() as spec:
+                spec.add_identity(INGEST_DATE)
         missing = {k: v for k, v in TABLE_PROPERTIES.items() if k not in tx.table_metadata.properties}
         if tx.table_metadata.name_mapping() is None:
             # The job's files carry no Iceberg field ids: readers map their columns by name.

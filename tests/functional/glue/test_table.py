@@ -6,12 +6,14 @@ The local catalog is pyiceberg's SQL catalog on sqlite; the table is read back t
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -129,6 +131,69 @@ def test_a_replayed_manifest_replaces_its_rows_in_one_new_snapshot(spark, tmp_pa
     # Superseded files stay on disk for older snapshots (time travel) until snapshots expire.
     assert all(Path(p.removeprefix("file://")).exists() for p in m1_before)
     assert json.loads((tmp_path / "out" / "_runs" / "m1.json").read_text())["snapshot_id"] == snap.snapshot_id
+
+
+def test_the_table_is_partitioned_by_the_manifests_date_taken_from_each_files_statistics(
+    spark, tmp_path, make_manifest
+):
+    from pyiceberg.expressions import EqualTo
+
+    config = _table(tmp_path)
+    files = _drifting_files(tmp_path)[:2]
+    run_job(spark, _args(tmp_path, make_manifest("m0", [str(files[0])], date="2024-05-01"), config))
+    run_job(spark, _args(tmp_path, make_manifest("m1", [str(files[1])], date="2024-05-02"), config))
+
+    table = open_catalog(config).load_table(config.identifier)
+    [field] = table.spec().fields
+    assert (table.schema().find_column_name(field.source_id), str(field.transform)) == ("_ingest_date", "identity")
+    assert len(table.metadata.partition_specs) == 1  # created partitioned, not evolved
+    by_file = {t.file.file_path: t.file.partition[0] for t in table.scan().plan_files()}
+    for path, days in by_file.items():
+        # The value came from the file's own column statistics: the file's rows all hold it.
+        dates = set(pq.ParquetFile(path).read(columns=["_ingest_date"]).column(0).to_pylist())
+        assert dates == {datetime.date(1970, 1, 1) + datetime.timedelta(days=days)}
+    assert sorted(p.split("/data/")[1].split("/")[0] for p in by_file) == [
+        "dt=2024-05-01",
+        "dt=2024-05-02",
+    ]
+    # A filter on the date prunes whole files from metadata: only the second manifest's remain.
+    wanted = [t.file for t in table.scan(row_filter=EqualTo("_ingest_date", "2024-05-02")).plan_files()]
+    assert {f.file_path.split("/")[-2].split("-")[0] for f in wanted} == {"m1"}
+    con = table.scan().to_duckdb("dataset")
+    assert con.sql("select _ingest_date::varchar, count(*) from dataset group by 1 order by 1").fetchall() == [
+        ("2024-05-01", ROWS_PER_FILE),
+        ("2024-05-02", ROWS_PER_FILE),
+    ]
+    df = spark.read.parquet(*by_file)
+    assert dict(df.dtypes)["_ingest_date"] == "date"
+
+
+def test_a_table_created_unpartitioned_gains_the_date_spec_on_its_next_commit(spark, tmp_path, make_manifest):
+    config = _table(tmp_path)
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("_rescued_data", pa.string()),
+            ("_source_file", pa.string()),
+            ("_source_line", pa.int64()),
+            ("_manifest_id", pa.string()),
+        ]
+    )
+    data = tmp_path / "out" / "table" / "data"
+    data.mkdir(parents=True)
+    old = data / "old.parquet"
+    rows = [{"id": 1, "_source_file": "old", "_source_line": 1, "_manifest_id": "old"}]
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), old)
+    commit_manifest(open_catalog(config), config, schema, [str(old)], "old", "t0")
+
+    run_job(spark, _args(tmp_path, make_manifest("m0", [str(_drifting_files(tmp_path)[0])]), config))
+
+    table = open_catalog(config).load_table(config.identifier)
+    assert [table.schema().find_column_name(f.source_id) for f in table.spec().fields] == ["_ingest_date"]
+    assert len(table.metadata.partition_specs) == 2
+    got = table.scan().to_arrow()
+    assert got.num_rows == 1 + ROWS_PER_FILE
+    assert got.filter(pc.equal(got["_manifest_id"], "old"))["_ingest_date"].to_pylist() == [None]
 
 
 def test_rescue_mode_never_changes_the_schema(spark, tmp_path, make_manifest):
