@@ -40,6 +40,18 @@ def local_table_config(
     return TableConfig("sql", namespace, name, str(out / "table"), f"sqlite:///{out / 'catalog.db'}", mode)
 
 
+def table_from_job_arguments(out_dir: Path, arguments: dict[str, str]) -> TableConfig:
+    """The deployed job's table (its ``--TABLE_NAMESPACE``, ``--TABLE_NAME`` and ``--SCHEMA_MODE``
+    default arguments, from infra/pipeline.yaml) on the local SQL catalog under ``out_dir``: the
+    same wiring as in AWS, with only the catalog and the location local."""
+    return local_table_config(
+        out_dir,
+        arguments.get("--TABLE_NAMESPACE") or LOCAL_NAMESPACE,
+        arguments.get("--TABLE_NAME") or LOCAL_TABLE,
+        arguments.get("--SCHEMA_MODE") or DEFAULT_MODE,
+    )
+
+
 @dataclass(frozen=True)
 class LocalDataset:
     out_dir: Path

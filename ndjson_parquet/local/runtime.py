@@ -344,6 +344,7 @@ class LocalPipeline:
         # role -> the IAM user acting for it (tracker, batching, workflow, states, glue, events,
         # operator); empty when IAM is not enforced.
         self.callers: dict[str, Caller] = {}
+        self._table: Any = None
 
     def acting(self, role: str) -> AbstractContextManager[None]:
         """The context in which the handlers' clients sign as ``role`` (no-op when not enforced)."""
@@ -363,9 +364,19 @@ class LocalPipeline:
 
     @property
     def table(self) -> Any:
+        """The deployed job's table on the local catalog (``_use_deployed_table``); before the
+        deploy, the names the template will give it."""
         from ndjson_parquet.local.dataset import local_table_config
 
-        return local_table_config(self.opts.output_dir, mode=self.opts.schema_mode)
+        return self._table or local_table_config(self.opts.output_dir, mode=self.opts.schema_mode)
+
+    def _use_deployed_table(self, job_arguments: dict[str, str]) -> None:
+        """Take the table's names and schema mode from the job the template deployed, so the local
+        run commits where the stack's job would; only the catalog and the location are local."""
+        from ndjson_parquet.local.dataset import LocalDataset, table_from_job_arguments
+
+        self._table = table_from_job_arguments(self.opts.output_dir, job_arguments)
+        LocalDataset(self.opts.output_dir, self._table, self.opts.quarantine).write_marker()
 
     def preflight(self) -> list[InputFile]:
         problem = java_problem()
@@ -436,7 +447,9 @@ class LocalPipeline:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                outputs = deploy_to_endpoint(boto3.client("cloudformation"), stack_name(STAGE), {"Stage": STAGE})
+                # The schema mode is the stack's SchemaMode parameter, as in AWS (the job reads it).
+                params = {"Stage": STAGE, "SchemaMode": self.opts.schema_mode}
+                outputs = deploy_to_endpoint(boto3.client("cloudformation"), stack_name(STAGE), params)
         finally:
             moto_log.setLevel(level)
         self.report.unsupported_resources = list(outputs.not_created)
@@ -446,6 +459,8 @@ class LocalPipeline:
             )
         if outputs.not_created:
             self.progress("not created by moto (not needed to run locally): " + ", ".join(outputs.not_created))
+        job_arguments = boto3.client("glue").get_job(JobName=outputs["GlueJobName"])["Job"].get("DefaultArguments", {})
+        self._use_deployed_table(job_arguments)
         configure_handlers(outputs, self.opts, self.table)
         self.outputs = outputs
         if endpoint.enforce_iam:
@@ -471,11 +486,7 @@ class LocalPipeline:
                 task = self.faults.wrap_task(name, task)
             function_arns[name] = host.serve_lambda(fname, task)
         self._deploy_state_machine(host, outputs, function_arns)
-        glue = boto3.client("glue")
-        job = glue.get_job(JobName=outputs["GlueJobName"])["Job"]
-        runner = glue_runner(
-            get_spark, dict(job.get("DefaultArguments", {})), self.opts, self.callers.get("glue"), self.table
-        )
+        runner = glue_runner(get_spark, dict(job_arguments), self.opts, self.callers.get("glue"), self.table)
         if self.faults is not None:
             runner = self.faults.wrap_glue(runner)
             host.start_execution = self.faults.wrap_start(host.start_execution)  # the rule's StartExecution
