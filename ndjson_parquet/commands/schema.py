@@ -55,7 +55,8 @@ def _deployed(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
         raise SchemaError(f"{exc}; pass --stage/--endpoint-url/--region of a deployed stack") from None
     if ref is None:
         raise SchemaError(
-            f"the stack of stage {args.stage} names no Iceberg table (outputs DatasetDatabaseName, DatasetTableName)"
+            f"no Iceberg table for stage {args.stage}: neither the stack's outputs (DatasetDatabaseName, "
+            "DatasetTableName) nor ICEBERG_NAMESPACE/ICEBERG_TABLE in the environment name one"
         )
     empty = (
         f"table {ref.namespace}.{ref.name} of stage {args.stage} has no commit yet: "

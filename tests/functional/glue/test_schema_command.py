@@ -195,3 +195,8 @@ def test_local_out_renders_the_same_metadata_as_pyiceberg_sees_it(
     assert info["columns"] == COLUMNS
     assert info["evolution"] == EVOLUTION
     assert [s["snapshot_id"] for s in info["snapshots"]] == [s.snapshot_id for s in table.snapshots()] == snapshot_ids
+
+    Path(table.metadata_location).unlink()
+    rc, out, err = _schema(capsys, str(out_dir))
+    assert (rc, out) == (2, "")
+    assert err == f"error: the catalog points at {table.metadata_location}, which does not exist\n"
