@@ -9,7 +9,8 @@ Only the catalog's pointer says which metadata file is current (an attempt that 
 compare-and-swap also wrote one), so it is read first: the Glue Data Catalog's table parameter
 ``metadata_location`` in AWS, the SQL catalog's ``iceberg_tables`` row locally. The snapshots of
 the current lineage (current snapshot, then its parents) carry the ``manifest_id`` the job's commit
-wrote into their summary (glue/table.py).
+wrote into their summary (glue/table.py). ``current_metadata`` is the one reader of that pointer
+and file: Compensate's check and ``ndjson-parquet schema`` (ndjson_parquet/commands/schema.py) use it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
+
+from botocore.exceptions import ClientError
+
+# S3 errors that mean the object the catalog points at is not there.
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
+
+
+class MetadataMissingError(RuntimeError):
+    """The catalog points at a metadata file that does not exist (deleted, or another bucket)."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +63,25 @@ def _metadata_location(ref: TableRef, glue: Any) -> str | None:
 
 def _read(location: str, s3: Any) -> bytes:
     parsed = urlparse(location)
-    if parsed.scheme in ("s3", "s3a"):
-        return s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
-    return Path(unquote(parsed.path) if parsed.scheme == "file" else location).read_bytes()
+    try:
+        if parsed.scheme in ("s3", "s3a"):
+            return s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+        return Path(unquote(parsed.path) if parsed.scheme == "file" else location).read_bytes()
+    except FileNotFoundError:
+        raise MetadataMissingError(f"the catalog points at {location}, which does not exist") from None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in _MISSING_CODES:
+            raise
+        raise MetadataMissingError(f"the catalog points at {location}, which does not exist") from None
+
+
+def current_metadata(ref: TableRef, s3: Any, glue: Any) -> tuple[str, dict[str, Any]] | None:
+    """The current metadata file's location and its JSON, or None when the table does not exist
+    yet (no manifest was committed). Raises ``MetadataMissingError`` when the file is gone."""
+    location = _metadata_location(ref, glue)
+    if not location:
+        return None
+    return location, json.loads(_read(location, s3))
 
 
 def lineage(metadata: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,11 +97,10 @@ def lineage(metadata: dict[str, Any]) -> list[dict[str, Any]]:
 def committed_snapshot(ref: TableRef, manifest_id: str, s3: Any, glue: Any) -> int | None:
     """The id of the newest snapshot in the table's current lineage that committed ``manifest_id``,
     or None (not committed, or no table yet)."""
-    location = _metadata_location(ref, glue)
-    if not location:
+    current = current_metadata(ref, s3, glue)
+    if current is None:
         return None
-    metadata = json.loads(_read(location, s3))
-    for snapshot in lineage(metadata):
+    for snapshot in lineage(current[1]):
         if (snapshot.get("summary") or {}).get("manifest_id") == manifest_id:
             return int(snapshot["snapshot-id"])
     return None

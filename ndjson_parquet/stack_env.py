@@ -19,13 +19,16 @@ class StackNotFoundError(RuntimeError):
     """The stack of the requested stage does not exist at this endpoint/account."""
 
 
-def add_aws_options(parser: argparse.ArgumentParser) -> None:
+def add_aws_options(parser: argparse.ArgumentParser, with_stage: bool = True) -> None:
+    """``--stage`` (unless the command declares its own: ``schema`` has OUT or --stage), endpoint,
+    profile and region."""
     group = parser.add_argument_group("where the pipeline runs")
-    group.add_argument(
-        "--stage",
-        default=os.environ.get("NDJSON_PARQUET_STAGE", "dev"),
-        help="stage whose stack (ndjson-parquet-<stage>) to use; `run --keep-running` uses 'local'",
-    )
+    if with_stage:
+        group.add_argument(
+            "--stage",
+            default=os.environ.get("NDJSON_PARQUET_STAGE", "dev"),
+            help="stage whose stack (ndjson-parquet-<stage>) to use; `run --keep-running` uses 'local'",
+        )
     group.add_argument("--endpoint-url", help="AWS endpoint, e.g. the URL `run --keep-running` prints")
     group.add_argument("--profile", help="AWS profile (default: boto3's)")
     group.add_argument("--region", help="AWS region (default: boto3's)")

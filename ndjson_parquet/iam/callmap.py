@@ -376,6 +376,11 @@ PATHS: dict[str, tuple[Call, ...]] = {
         code(TABLE, "dynamodb", "TransactWriteItems", "table", "held files back", action="dynamodb:UpdateItem"),
         code(TABLE, "dynamodb", "UpdateItem", "table", "release_manifest: held -> failed"),
     ),
+    # `ndjson-parquet schema --stage S`: the table's metadata only (chalicelib/table_commits.py current_metadata).
+    "operator_schema": (
+        *(code(COMMITS, "glue", "GetTable", r, "schema: the table's metadata pointer") for r in TABLE_CATALOG),
+        code(COMMITS, "s3", "GetObject", "table_metadata_object", "schema: the current metadata JSON"),
+    ),
     "operator_backfill": (
         code("ndjson_parquet/commands/backfill.py", "s3", "ListObjectVersions", "input_bucket", "backfill: list"),
         code("ndjson_parquet/commands/backfill.py", "sqs", "GetQueueUrl", "ingest_queue", "backfill: the queue"),
@@ -401,6 +406,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "operator_replay",
         "operator_redrive",
         "operator_release",
+        "operator_schema",
         "operator_backfill",
         "recover",
         "compensate",

@@ -73,8 +73,9 @@ def template_role_policy(stage: str, role: str) -> dict[str, Any]:
 
 
 def operator_policy(stage: str) -> dict[str, Any]:
-    """What a user needs for the operator CLI (status, replay, redrive, recover, release, backfill): every
-    operator call of the map, grouped by resource, scoped like the Chalice policies."""
+    """What a user needs for the operator CLI (status, replay, redrive, recover, release, backfill,
+    schema --stage): every operator call of the map, grouped by resource, scoped like the Chalice
+    policies."""
     by_resource: dict[str, set[str]] = defaultdict(set)
     for call in calls_of("operator"):
         by_resource[r.pattern(call.resource, stage)].add(call.iam_action)

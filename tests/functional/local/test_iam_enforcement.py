@@ -199,3 +199,38 @@ def test_a_new_task_host_starts_unenforced(monkeypatch: pytest.MonkeyPatch) -> N
     assert stepfunctions._ROLE_CALLERS
     stepfunctions.LocalTaskHost("http://127.0.0.1:5000")
     assert stepfunctions._ROLE_CALLERS == {}
+
+
+def test_the_operator_may_read_the_tables_metadata_with_schema_stage_and_a_handler_may_not(
+    enforced: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `schema --stage` calls glue:GetTable and s3:GetObject on the table's metadata, as the operator
+    # policy the map derives allows (ndjson_parquet/iam/callmap.py operator_schema).
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from glue.storage import S3Config
+    from glue.table import TableConfig, commit_manifest, open_catalog
+    from ndjson_parquet.cli import main
+
+    outputs, callers = enforced
+    schema = pa.schema([("n", pa.int64()), ("_manifest_id", pa.string())])
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist([{"n": 1, "_manifest_id": "m1"}], schema=schema), sink)
+    location = outputs["DatasetLocation"]
+    bucket, prefix = location.removeprefix("s3://").split("/", 1)
+    boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/data/m1.parquet", Body=sink.getvalue().to_pybytes())
+    config = TableConfig("glue", outputs["DatasetDatabaseName"], outputs["DatasetTableName"], location)
+    # The administrator commits (the Glue job's role is exercised by the runtime's own tests).
+    committed = commit_manifest(
+        open_catalog(config, S3Config.from_env()), config, schema, [f"{location}/data/m1.parquet"], "m1", "tok"
+    )
+
+    with acting_as(callers["operator"]):
+        assert main(["schema", "--stage", STAGE, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [(s["snapshot_id"], s["manifest_id"]) for s in info["snapshots"]] == [(committed.snapshot_id, "m1")]
+
+    with acting_as(callers["tracker"]), pytest.raises(ClientError) as info_denied:
+        main(["schema", "--stage", STAGE])
+    assert "glue:GetTable" in str(info_denied.value)
