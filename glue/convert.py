@@ -4,8 +4,9 @@ Runs inside a Spark task (a whole file per task, several small files per task), 
 the Python standard library, pyarrow, orjson, the sibling modules and chalicelib/counts.py. Fast path: lines that passed
 the strict parse go to Arrow's C++ JSON reader in one block; if Arrow refuses the block (a type
 conflict, a duplicated key, a value outside an explicit schema) or returns a different row count,
-the file takes the slow path: Python dicts checked value by value, so every refused line gets its
-own ``schema_mismatch`` reason and the others are kept.
+the file takes the slow path: Python dicts fitted value by value (glue/rescue.py ``fit``), so a
+value that does not fit its column goes to ``_rescued_data`` and its row is kept, inferred schema
+or explicit. Only lines that are not JSON objects are quarantined (glue/lines.py).
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from glue.rescue import (
     fit_row,
 )
 from glue.schema import (
-    Mismatch,
-    coerce_row,
     conform_table,
     has_type,
     infer_row_schema,
@@ -149,6 +148,17 @@ def _fast(lines: list[bytes], schema: pa.Schema | None) -> pa.Table | None:
     return table
 
 
+def _slow_only(exact: bool, schema: pa.Schema | None) -> bool:
+    """Whether Arrow's reader would keep a value ``fit`` rescues: it rounds an integer beyond 2**53
+    into a double column (and, inferring, any number only the exact reader keeps), and it reads a
+    number into a date column as days since 1970 (``fit`` takes ISO strings there, which Arrow
+    refuses, so such files took the slow path anyway)."""
+    if schema is None:
+        return exact
+    declared = pa.struct(list(schema))
+    return (exact and has_type(declared, pa.types.is_floating)) or has_type(declared, pa.types.is_date)
+
+
 def _slow(
     lines: list[bytes], numbers: list[int], schema: pa.Schema | None
 ) -> tuple[pa.Table, list[int], list[QuarantinedLine]]:
@@ -161,27 +171,18 @@ def _slow(
             bad.append(quarantine(number, exc.reason, line))
             continue
         candidates.append((row, number, line))
-    if schema is None:
-        # Case-sensitive within the file, in first-seen order: the manifest applies the case
-        # policy over all its files in order (glue/schema.py final_schema).
-        target = unify_schemas([infer_row_schema(row) for row, _, _ in candidates])
-        fitted = [fit_row(row, target) for row, _, _ in candidates]
-        rescued = pa.array([text for _, text in fitted], pa.string())
-        if len(target):
-            table = pa.Table.from_pylist([values for values, _ in fitted], schema=target)
-            table = table.append_column(RESCUED_FIELD, rescued)
-        else:  # every key rescued (or none at all): the rows still count, from _rescued_data alone
-            table = pa.Table.from_arrays([rescued], schema=pa.schema([RESCUED_FIELD]))
-        return table, [n for _, n, _ in candidates], bad
-    good: list[dict] = []
-    good_numbers: list[int] = []
-    for row, number, line in candidates:
-        try:
-            good.append(coerce_row(row, schema, stringify=False))
-            good_numbers.append(number)
-        except Mismatch as exc:
-            bad.append(quarantine(number, exc.reason, line))
-    return pa.Table.from_pylist(good, schema=schema), good_numbers, bad
+    # Inferred: case-sensitive within the file, in first-seen order (the manifest applies the case
+    # policy over all its files in order, glue/schema.py final_schema). Declared: a value that does
+    # not fit its column is rescued and the row kept, as in inference (glue/rescue.py fit).
+    target = schema if schema is not None else unify_schemas([infer_row_schema(row) for row, _, _ in candidates])
+    fitted = [fit_row(row, target, explicit=schema is not None) for row, _, _ in candidates]
+    rescued = pa.array([text for _, text in fitted], pa.string())
+    if len(target):
+        table = pa.Table.from_pylist([values for values, _ in fitted], schema=target)
+        table = table.append_column(RESCUED_FIELD, rescued)
+    else:  # every key rescued (or none at all): the rows still count, from _rescued_data alone
+        table = pa.Table.from_arrays([rescued], schema=pa.schema([RESCUED_FIELD]))
+    return table, [n for _, n, _ in candidates], bad
 
 
 def convert_bytes(
@@ -215,7 +216,7 @@ def convert_lines(
     else:
         # A number only the exact reader keeps (an integer beyond 2**53, 1e400) skips Arrow, which
         # would round it.
-        table = None if parsed.exact and schema is None else _fast(lines, schema)
+        table = None if _slow_only(parsed.exact, schema) else _fast(lines, schema)
         if table is None:
             table, numbers, more = _slow(lines, numbers, schema)
             bad.extend(more)

@@ -7,8 +7,8 @@ and invalid UTF-8 by itself), else the standard library with hooks that add the 
 Line numbers are 1-based physical lines split on LF; a trailing CR (CRLF files) is dropped, a UTF-8
 BOM at the start of the file is skipped, and a final line without newline still counts. A line of
 only whitespace is ``blank`` (counted, never an error). Reasons are ``<code>: <detail>`` with codes
-``invalid_json``, ``invalid_utf8``, ``not_an_object``, ``too_deep`` and (later, in conversion)
-``schema_mismatch``. What each valid shape becomes is docs/json-shapes.md.
+``invalid_json``, ``invalid_utf8``, ``not_an_object`` and ``too_deep``. What each valid shape becomes
+is docs/json-shapes.md (a valid object is always a row, with an explicit schema too).
 
 Two parsers, one verdict: orjson decides fast; where it is not exact or not the arbiter (a number
 beyond a double's range, which orjson refuses; integers beyond 64 bits, which it rounds) the

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -36,6 +37,11 @@ MAX_NAME_CHARS = 255
 MAX_COLUMN_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A number written as a string, as a declared decimal column takes it (JSON's number grammar, plus
+# a leading '+' and bare '.5'); Decimal() alone would also take '1_000', ' 1', 'NaN'.
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# Room to quantize any decimal128 value (38 digits) exactly; a literal needing more is rescued.
+_DECIMAL_CONTEXT = Context(prec=80)
 # A valid line nests up to 512 levels (glue/lines.py MAX_DEPTH) and the recursive helpers here and in
 # glue/schema.py take up to two frames a level: room for them, so depth is a rule, not a crash.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 4000))
@@ -114,25 +120,75 @@ def _integral(value: Any) -> int | None:
     return None
 
 
-def fit(value: Any, t: pa.DataType, where: str, rescued: Rescued) -> Any:
-    """``value`` as Arrow stores it in a column of type ``t``; what does not fit is rescued."""
+def _int_fits(n: int, t: pa.DataType) -> bool:
+    if pa.types.is_unsigned_integer(t):
+        return 0 <= n < 2**t.bit_width
+    return -(2 ** (t.bit_width - 1)) <= n < 2 ** (t.bit_width - 1)
+
+
+def _decimal(value: Any, t: pa.Decimal128Type, explicit: bool) -> Decimal | None:
+    """``value`` as a decimal of ``t``'s precision and scale, exactly, or None. An integer fits when
+    its digits do; in a declared column (``explicit``) so does a fraction (read from its literal,
+    ``1.50``) or a number written as a string (``"12.5"``), as Arrow's reader takes them there."""
+    if isinstance(value, bool):
+        return None
+    n = _integral(value)
+    if n is not None:
+        text = str(n)
+    elif not explicit:
+        return None
+    elif isinstance(value, FloatText):
+        text = value.text
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
+        text = value
+    else:
+        return None
+    d = Decimal(text)
+    try:
+        q = d.quantize(Decimal(1).scaleb(-t.scale), context=_DECIMAL_CONTEXT)
+    except InvalidOperation:  # infinite, or more digits than any decimal column holds
+        return None
+    if q != d or (q and q.adjusted() >= t.precision - t.scale):
+        return None  # digits below the scale, or more integer digits than precision - scale
+    return q
+
+
+def parse_timestamp(s: str) -> datetime:
+    """An ISO 8601 string as an aware datetime; no offset means UTC (ValueError if not ISO)."""
+    dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _plain_str(value: Any) -> bool:
+    return isinstance(value, str) and not isinstance(value, NumberText)
+
+
+def fit(value: Any, t: pa.DataType, where: str, rescued: Rescued, explicit: bool = False) -> Any:
+    """``value`` as Arrow stores it in a column of type ``t``; what does not fit is rescued.
+
+    ``explicit``: ``t`` was declared (``--SCHEMA_PATH``): a string column holds only strings (any
+    other value is rescued, not turned into JSON text), a decimal column also takes numbers written
+    as strings, and keys the schema does not declare are ignored (``fit_object``)."""
     if value is None:
         return None
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        if isinstance(value, str) and not isinstance(value, NumberText):
+        if _plain_str(value):
             return value
-        return dumps(value)  # conflicting kinds: the value's JSON text (numbers exact)
-    if pa.types.is_boolean(t):
+        if not explicit:
+            return dumps(value)  # conflicting kinds: the value's JSON text (numbers exact)
+    elif pa.types.is_boolean(t):
         if isinstance(value, bool):
             return value
     elif pa.types.is_integer(t):
         n = _integral(value)
-        if n is not None and INT64_MIN <= n <= INT64_MAX:
+        if n is not None and _int_fits(n, t):
             return n
     elif pa.types.is_decimal(t):
-        n = _integral(value)
-        if n is not None and len(str(abs(n))) <= t.precision:
-            return Decimal(n)
+        d = _decimal(value, t, explicit)
+        if d is not None:
+            return d
     elif pa.types.is_floating(t):
         if isinstance(value, float):
             return value
@@ -140,34 +196,52 @@ def fit(value: Any, t: pa.DataType, where: str, rescued: Rescued) -> Any:
         # A double holds every integer up to 2**53 exactly and rounds the others: those are rescued.
         if n is not None and -EXACT_INT_MAX <= n <= EXACT_INT_MAX:
             return float(n)
+    elif pa.types.is_timestamp(t):
+        if _plain_str(value):
+            try:
+                ts = parse_timestamp(value)
+            except (ValueError, OverflowError):
+                ts = None
+            if ts is not None:
+                return ts if t.tz else ts.replace(tzinfo=None)
+    elif pa.types.is_date(t):
+        if _plain_str(value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
     elif pa.types.is_struct(t):
         if isinstance(value, dict):
-            return fit_object(value, t, where, rescued)
+            return fit_object(value, t, where, rescued, explicit)
     elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and isinstance(value, list):
-        return [fit(v, t.value_type, pointer(where, i), rescued) for i, v in enumerate(value)]
+        return [fit(v, t.value_type, pointer(where, i), rescued, explicit) for i, v in enumerate(value)]
     rescued.add(where, value)
     return None
 
 
-def fit_object(obj: dict, t: pa.StructType, where: str, rescued: Rescued) -> dict:
+def fit_object(obj: dict, t: pa.StructType, where: str, rescued: Rescued, explicit: bool = False) -> dict:
     """Fields of ``t`` from ``obj``; keys that are not fields (another casing, an invalid name) and
-    earlier duplicates are rescued under their own pointer."""
+    earlier duplicates are rescued under their own pointer. ``explicit`` (a declared schema): keys
+    it does not declare are ignored, with their duplicates; earlier duplicates of a declared key
+    are rescued."""
     names = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
     for key, value in getattr(obj, "duplicates", ()):
-        rescued.add(pointer(where, key), value)
+        if key in names or not explicit:
+            rescued.add(pointer(where, key), value)
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if key in names:
-            out[key] = fit(value, names[key], pointer(where, key), rescued)
-        elif value is not None:  # a null under another name is the column's null: nothing to keep
+            out[key] = fit(value, names[key], pointer(where, key), rescued, explicit)
+        elif value is not None and not explicit:  # a null under another name is the column's null
             rescued.add(pointer(where, key), value)
     return out
 
 
-def fit_row(row: dict, schema: pa.Schema) -> tuple[dict, str | None]:
-    """One row's column values for ``schema`` (data fields only) and its ``_rescued_data``."""
+def fit_row(row: dict, schema: pa.Schema, explicit: bool = False) -> tuple[dict, str | None]:
+    """One row's column values for ``schema`` (data fields only) and its ``_rescued_data``;
+    ``explicit``: ``schema`` is the declared one (see ``fit``)."""
     rescued = Rescued()
-    values = fit_object(row, pa.struct(list(schema)), "", rescued)
+    values = fit_object(row, pa.struct(list(schema)), "", rescued, explicit)
     return values, rescued.text()
 
 

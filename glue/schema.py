@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -32,7 +30,6 @@ from glue.rescue import (
     Rescued,
     arrow_value,
     column_name_ok,
-    dumps,
     fit,
     fit_object,
 )
@@ -44,29 +41,7 @@ class SchemaError(ValueError):
     """An explicit schema that cannot be parsed or uses a type the job cannot fill from JSON."""
 
 
-class Mismatch(ValueError):
-    """A value that does not fit the schema; ``reason`` is ``schema_mismatch: ...``."""
-
-    def __init__(self, path: str, expected: pa.DataType, value: Any) -> None:
-        self.reason = f"schema_mismatch: field '{path}' expected {type_name(expected)} got {json_type(value)}"
-        super().__init__(self.reason)
-
-
 # ---------------------------------------------------------------- Spark <-> Arrow names and types
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def type_name(t: pa.DataType) -> str:
@@ -467,70 +442,6 @@ def _non_null_rows(col: pa.Array | pa.ChunkedArray) -> list[int]:
     if col.null_count == len(col):
         return []
     return pc.indices_nonzero(col.is_valid()).to_pylist()
-
-
-# ---------------------------------------------------------------- checking Python values
-
-
-def _parse_timestamp(s: str) -> datetime:
-    dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
-    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def coerce(value: Any, t: pa.DataType, path: str, stringify: bool) -> Any:
-    """``value`` as Arrow expects it for ``t``, or Mismatch. ``stringify`` (inferred schemas):
-    a non-string in a string field becomes its JSON text instead of a mismatch."""
-    if value is None:
-        return None
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        if isinstance(value, str):
-            return value
-        if stringify:
-            return dumps(value)
-        raise Mismatch(path, t, value)
-    if pa.types.is_boolean(t):
-        if isinstance(value, bool):
-            return value
-    elif pa.types.is_integer(t):
-        if isinstance(value, int) and not isinstance(value, bool):
-            bits = t.bit_width - 1
-            if -(2**bits) <= value < 2**bits:
-                return value
-    elif pa.types.is_floating(t):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif pa.types.is_struct(t):
-        if isinstance(value, dict):
-            return {f.name: coerce(value.get(f.name), f.type, f"{path}.{f.name}", stringify) for f in t}
-    elif pa.types.is_list(t):
-        if isinstance(value, list):
-            return [coerce(v, t.value_type, f"{path}[]", stringify) for v in value]
-    elif pa.types.is_timestamp(t):
-        if isinstance(value, str):
-            try:
-                ts = _parse_timestamp(value)
-            except ValueError:
-                raise Mismatch(path, t, value) from None
-            return ts if t.tz else ts.replace(tzinfo=None)
-    elif pa.types.is_date(t):
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                raise Mismatch(path, t, value) from None
-    elif pa.types.is_decimal(t):
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
-            try:
-                return Decimal(str(value))
-            except InvalidOperation:
-                raise Mismatch(path, t, value) from None
-    elif pa.types.is_null(t):
-        pass
-    raise Mismatch(path, t, value)
-
-
-def coerce_row(row: dict, schema: pa.Schema, stringify: bool) -> dict:
-    return {f.name: coerce(row.get(f.name), f.type, f.name, stringify) for f in schema}
 
 
 def sorted_type(t: pa.DataType) -> pa.DataType:

@@ -1,4 +1,4 @@
-"""Schema handling: conflict rules, conforming Arrow data, strict value checks, explicit schemas."""
+"""Schema handling: conflict rules, conforming Arrow data, fitting values to explicit schemas."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from glue.lines import loads_exact
+from glue.rescue import fit_row
 from glue.schema import (
-    Mismatch,
     SchemaError,
-    coerce,
     conform_array,
     infer_value_type,
     parse_schema_text,
@@ -80,35 +80,83 @@ def test_infer_value_type_and_big_ints():
     )
 
 
+def _fit_declared(line: str, t: pa.DataType) -> tuple[dict, str | None]:
+    """One line fitted to a declared (``--SCHEMA_PATH``) schema of one column ``f``."""
+    return fit_row(loads_exact(line.encode()), pa.schema([("f", t)]), explicit=True)
+
+
 @pytest.mark.parametrize(
-    ("value", "t", "reason"),
+    ("line", "t", "rescued"),
     [
-        ("1", pa.int64(), "schema_mismatch: field 'f' expected bigint got string"),
-        (True, pa.int64(), "schema_mismatch: field 'f' expected bigint got boolean"),
-        (1.5, pa.int32(), "schema_mismatch: field 'f' expected int got number"),
-        (2**40, pa.int32(), "schema_mismatch: field 'f' expected int got number"),
-        (1, pa.string(), "schema_mismatch: field 'f' expected string got number"),
-        ([1], pa.struct([("x", pa.int64())]), "schema_mismatch: field 'f' expected struct<x:bigint> got array"),
-        ({"x": "no"}, pa.struct([("x", pa.int64())]), "schema_mismatch: field 'f.x' expected bigint got string"),
-        ([1, "a"], pa.list_(pa.int64()), "schema_mismatch: field 'f[]' expected bigint got string"),
-        ("nope", pa.timestamp("us", tz="UTC"), "schema_mismatch: field 'f' expected timestamp got string"),
-        ("2024-13-01", pa.date32(), "schema_mismatch: field 'f' expected date got string"),
+        ('{"f": "1"}', pa.int64(), '{"/f":"1"}'),
+        ('{"f": true}', pa.int64(), '{"/f":true}'),
+        ('{"f": 1.5}', pa.int32(), '{"/f":1.5}'),
+        ('{"f": 1.0}', pa.int64(), '{"/f":1.0}'),
+        ('{"f": 1099511627776}', pa.int32(), '{"/f":1099511627776}'),
+        ('{"f": 9223372036854775808}', pa.int64(), '{"/f":9223372036854775808}'),
+        ('{"f": 1}', pa.string(), '{"/f":1}'),
+        ('{"f": {"x": 1}}', pa.string(), '{"/f":{"x":1}}'),
+        ('{"f": 1e400}', pa.float64(), '{"/f":1e400}'),
+        ('{"f": 9007199254740993}', pa.float64(), '{"/f":9007199254740993}'),
+        ('{"f": [1]}', pa.struct([("x", pa.int64())]), '{"/f":[1]}'),
+        ('{"f": "nope"}', pa.timestamp("us", tz="UTC"), '{"/f":"nope"}'),
+        ('{"f": 1714557600}', pa.timestamp("us", tz="UTC"), '{"/f":1714557600}'),
+        ('{"f": "2024-13-01"}', pa.date32(), '{"/f":"2024-13-01"}'),
+        ('{"f": 19000}', pa.date32(), '{"/f":19000}'),
+        ('{"f": 1.234}', pa.decimal128(10, 2), '{"/f":1.234}'),
+        ('{"f": 123456789}', pa.decimal128(10, 2), '{"/f":123456789}'),
+        ('{"f": "12.5 EUR"}', pa.decimal128(10, 2), '{"/f":"12.5 EUR"}'),
+        ('{"f": "NaN"}', pa.decimal128(10, 2), '{"/f":"NaN"}'),
     ],
 )
-def test_coerce_mismatch_reasons(value, t, reason):
-    with pytest.raises(Mismatch) as err:
-        coerce(value, t, "f", stringify=False)
-    assert err.value.reason == reason
+def test_a_value_that_does_not_fit_a_declared_column_is_rescued(line, t, rescued):
+    values, text = _fit_declared(line, t)
+    assert values == {"f": None}
+    assert text == rescued
 
 
-def test_coerce_accepts_and_converts():
-    assert coerce(3, pa.float64(), "f", False) == 3.0
-    assert coerce("2024-05-01T10:00:00.5Z", pa.timestamp("us", tz="UTC"), "f", False) == datetime(
+def test_a_declared_column_keeps_the_values_that_fit():
+    def value(line: str, t: pa.DataType) -> object:
+        values, text = _fit_declared(line, t)
+        assert text is None
+        return values["f"]
+
+    assert value('{"f": 3}', pa.float64()) == 3.0
+    assert value('{"f": 2147483647}', pa.int32()) == 2147483647
+    assert value('{"f": "2024-05-01T10:00:00.5Z"}', pa.timestamp("us", tz="UTC")) == datetime(
         2024, 5, 1, 10, 0, 0, 500000, tzinfo=UTC
     )
-    assert coerce("2024-05-01", pa.date32(), "f", False) == date(2024, 5, 1)
-    assert coerce({"x": 1, "extra": 2}, pa.struct([("x", pa.int64())]), "f", False) == {"x": 1}
-    assert coerce({"x": 1}, pa.string(), "f", stringify=True) == '{"x":1}'
+    assert value('{"f": "2024-05-01T12:00:00+02:00"}', pa.timestamp("us")) == datetime(2024, 5, 1, 10)
+    assert value('{"f": "2024-05-01"}', pa.date32()) == date(2024, 5, 1)
+    assert str(value('{"f": 1.5}', pa.decimal128(10, 2))) == "1.50"
+    assert str(value('{"f": "12.5"}', pa.decimal128(10, 2))) == "12.50"
+    assert str(value('{"f": 12345678}', pa.decimal128(10, 2))) == "12345678.00"
+    assert str(value('{"f": 12345678901234567890123456789012345678}', pa.decimal128(38, 0))) == (
+        "12345678901234567890123456789012345678"
+    )
+    assert value('{"f": "s"}', pa.string()) == "s"
+
+
+def test_a_declared_struct_rescues_only_the_nested_field_and_ignores_undeclared_keys():
+    t = pa.struct([("age", pa.int32()), ("name", pa.string()), ("tags", pa.list_(pa.string()))])
+    values, text = _fit_declared('{"f": {"age": "old", "name": "x", "extra": 1, "tags": ["a", 2]}, "g": 1}', t)
+    assert values == {"f": {"age": None, "name": "x", "tags": ["a", None]}}
+    assert text == '{"/f/age":"old","/f/tags/1":2}'
+    assert _fit_declared('{"f": [1, "a", null]}', pa.list_(pa.int64())) == ({"f": [1, None, None]}, '{"/f/1":"a"}')
+
+
+def test_a_declared_key_repeated_rescues_its_earlier_values_an_undeclared_one_is_ignored():
+    values, text = _fit_declared('{"f": 1, "g": 1, "f": 2, "g": 2}', pa.int64())
+    assert values == {"f": 2}
+    assert text == '{"/f":1}'
+
+
+def test_inferred_columns_still_turn_other_kinds_into_json_text():
+    # Without ``explicit`` (inference, table modes) a string column holds other kinds as JSON text
+    # and a decimal(38,0) column takes integers only.
+    row = loads_exact(b'{"s": {"x": 1.50}, "d": 1.5, "e": "12"}')
+    schema = pa.schema([("s", pa.string()), ("d", pa.decimal128(38, 0)), ("e", pa.decimal128(38, 0))])
+    assert fit_row(row, schema) == ({"s": '{"x":1.50}', "d": None, "e": None}, '{"/d":1.5,"/e":"12"}')
 
 
 def test_parse_structtype_json_and_errors():

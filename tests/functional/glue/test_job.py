@@ -176,32 +176,44 @@ def test_bad_compression_is_rejected(spark, tmp_path, make_manifest):
         run_job(spark, _args(tmp_path, make_manifest("m-c", ["x"]), compression="lzo"))
 
 
-def test_explicit_ddl_schema_quarantines_mismatches(spark, tmp_path, make_manifest):
+def test_explicit_ddl_schema_rescues_mismatches_and_keeps_every_row(spark, tmp_path, make_manifest):
     src = tmp_path / "typed.ndjson"
     src.write_text(
         '{"id": 1, "at": "2024-05-01T10:00:00.250Z", "user": {"age": 30}, "extra": "dropped"}\n'
         '{"id": "2", "at": "2024-05-01T10:00:00Z", "user": {"age": 31}}\n'
         '{"id": 3, "at": "yesterday", "user": {"age": 32}}\n'
-        '{"id": 4, "at": null, "user": {"age": "old"}}\n'
+        '{"id": 4, "at": null, "user": {"age": "old", "name": "x"}}\n'
         '{"id": 5}\n'
+        '{"id": 6, "user": {"age": 4000000000}, "tag": {"k": 1}}\n'
+        "[6]\n"
+        "not json\n"
     )
     schema = tmp_path / "schema.ddl"
-    schema.write_text("id BIGINT, at TIMESTAMP, user STRUCT<age: INT>")
+    schema.write_text("id BIGINT, at TIMESTAMP, user STRUCT<age: INT, name: STRING>, tag STRING")
     summary = run_job(spark, _args(tmp_path, make_manifest("m-ddl", [str(src)]), schema_path=str(schema)))
 
+    # THEN only the lines that are not JSON objects are quarantined
     recs = read_quarantine(_folder(tmp_path, "q", "m-ddl"))
-    assert [(r["line_number"], r["reason"]) for r in recs] == [
-        (2, "schema_mismatch: field 'id' expected bigint got string"),
-        (3, "schema_mismatch: field 'at' expected timestamp got string"),
-        (4, "schema_mismatch: field 'user.age' expected int got string"),
-    ]
+    assert [(r["line_number"], r["reason"].split(":")[0]) for r in recs] == [(7, "not_an_object"), (8, "invalid_json")]
+    assert (summary.totals["rows"], summary.totals["quarantined"]) == (6, 2)
+    # AND every object is a row: a value that does not fit is null in its column and rescued
     table = pq.ParquetFile(next(_folder(tmp_path, "out", "m-ddl").glob("*.parquet"))).read()
-    assert table.schema.names == ["id", "at", "user", "_rescued_data", "_source_file", "_source_line", "_manifest_id"]
+    assert table.schema.names == [
+        "id", "at", "user", "tag", "_rescued_data", "_source_file", "_source_line", "_manifest_id",
+    ]  # fmt: skip
     rows = sorted(table.to_pylist(), key=lambda r: r["_source_line"])
-    assert [(r["id"], r["user"]) for r in rows] == [(1, {"age": 30}), (5, None)]
+    assert [(r["_source_line"], r["id"], r["user"], r["tag"], r["_rescued_data"]) for r in rows] == [
+        (1, 1, {"age": 30, "name": None}, None, None),
+        (2, None, {"age": 31, "name": None}, None, '{"/id":"2"}'),
+        (3, 3, {"age": 32, "name": None}, None, '{"/at":"yesterday"}'),
+        (4, 4, {"age": None, "name": "x"}, None, '{"/user/age":"old"}'),
+        (5, 5, None, None, None),
+        (6, 6, {"age": None, "name": None}, None, '{"/user/age":4000000000,"/tag":{"k":1}}'),
+    ]
     assert rows[0]["at"].isoformat() == "2024-05-01T10:00:00.250000+00:00"
+    assert rows[1]["at"].isoformat() == "2024-05-01T10:00:00+00:00" and rows[2]["at"] is None
     assert summary.schema_source == "explicit"
-    assert [f["name"] for f in summary.schema["fields"]] == ["id", "at", "user"]
+    assert [f["name"] for f in summary.schema["fields"]] == ["id", "at", "user", "tag"]
 
 
 def test_explicit_structtype_json_schema(spark, tmp_path, make_manifest):
@@ -225,10 +237,11 @@ def test_explicit_structtype_json_schema(spark, tmp_path, make_manifest):
         )
     )
     run_job(spark, _args(tmp_path, make_manifest("m-json", [str(src)]), schema_path=str(schema)))
-    assert [(r["a"], r["b"]) for r in read_rows(_folder(tmp_path, "out", "m-json"))] == [(1.5, [True, False])]
-    assert read_quarantine(_folder(tmp_path, "q", "m-json"))[0]["reason"] == (
-        "schema_mismatch: field 'b[]' expected boolean got number"
-    )
+    assert [(r["a"], r["b"], r["_rescued_data"]) for r in read_rows(_folder(tmp_path, "out", "m-json"))] == [
+        (1.5, [True, False], None),
+        (2.0, [None], '{"/b/0":1}'),
+    ]
+    assert read_quarantine(_folder(tmp_path, "q", "m-json")) == []
 
 
 def test_invalid_schema_file_fails_before_output(spark, tmp_path, make_manifest):
@@ -309,3 +322,4 @@ def test_generated_sample_with_the_bundled_explicit_schema(spark, tmp_path, make
     table = pq.ParquetFile(next(_folder(tmp_path, "out", "m-sample").glob("*.parquet"))).read()
     assert str(table.schema.field("ts").type) == "timestamp[us, tz=UTC]"
     assert summary.totals["rows"] == sum(f.lines - f.bad_lines - f.blank_lines for f in made)
+    assert table.column("_rescued_data").null_count == table.num_rows  # every generated value fits
