@@ -3,10 +3,11 @@
 Runs inside a Spark task (a whole file per task, several small files per task), so it only uses
 the Python standard library, pyarrow, orjson, the sibling modules and chalicelib/counts.py. Fast path: lines that passed
 the strict parse go to Arrow's C++ JSON reader in one block; if Arrow refuses the block (a type
-conflict, a duplicated key, a value outside an explicit schema) or returns a different row count,
-the file takes the slow path: Python dicts fitted value by value (glue/rescue.py ``fit``), so a
-value that does not fit its column goes to ``_rescued_data`` and its row is kept, inferred schema
-or explicit. Only lines that are not JSON objects are quarantined (glue/lines.py).
+conflict, a duplicated key, a value outside an explicit schema or a key it does not declare) or
+returns a different row count, the file takes the slow path: Python dicts fitted value by value
+(glue/rescue.py ``fit``), so a value that does not fit its column, or a key an explicit schema does
+not declare, goes to ``_rescued_data`` and its row is kept, inferred schema or explicit. Only lines
+that are not JSON objects are quarantined (glue/lines.py).
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def _read_block(buf: bytes, schema: pa.Schema | None) -> pa.Table:
     if schema is None:
         parse = pj.ParseOptions()
     else:
-        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        # A key the schema does not declare, at any level (nested structs, list elements), makes
+        # Arrow raise: the block takes the slow path, which rescues it (glue/rescue.py fit_object).
+        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
     return pj.read_json(io.BytesIO(buf), read_options=opts, parse_options=parse)
 
 

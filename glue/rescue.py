@@ -170,7 +170,7 @@ def fit(value: Any, t: pa.DataType, where: str, rescued: Rescued, explicit: bool
 
     ``explicit``: ``t`` was declared (``--SCHEMA_PATH``): a string column holds only strings (any
     other value is rescued, not turned into JSON text), a decimal column also takes numbers written
-    as strings, and keys the schema does not declare are ignored (``fit_object``)."""
+    as strings, and a key the schema does not declare is rescued, null or not (``fit_object``)."""
     if value is None:
         return None
     if pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -221,18 +221,18 @@ def fit(value: Any, t: pa.DataType, where: str, rescued: Rescued, explicit: bool
 
 def fit_object(obj: dict, t: pa.StructType, where: str, rescued: Rescued, explicit: bool = False) -> dict:
     """Fields of ``t`` from ``obj``; keys that are not fields (another casing, an invalid name) and
-    earlier duplicates are rescued under their own pointer. ``explicit`` (a declared schema): keys
-    it does not declare are ignored, with their duplicates; earlier duplicates of a declared key
-    are rescued."""
+    earlier duplicates are rescued under their own pointer. ``explicit`` (a declared schema): a key
+    it does not declare (at any level, another casing, a reserved name) is rescued even when its
+    value is null, since no column holds that null (as Databricks Auto Loader's rescued data
+    column does with a user-provided schema); so are its earlier duplicates."""
     names = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
     for key, value in getattr(obj, "duplicates", ()):
-        if key in names or not explicit:
-            rescued.add(pointer(where, key), value)
+        rescued.add(pointer(where, key), value)
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if key in names:
             out[key] = fit(value, names[key], pointer(where, key), rescued, explicit)
-        elif value is not None and not explicit:  # a null under another name is the column's null
+        elif value is not None or explicit:  # inferred: a null under another name is the column's null
             rescued.add(pointer(where, key), value)
     return out
 

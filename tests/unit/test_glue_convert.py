@@ -8,6 +8,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
+import glue.convert as convert_module
 from glue.convert import convert_bytes, parquet_bytes, quarantine_jsonl, read_staged
 from glue.lines import QuarantinedLine
 from glue.storage import Storage
@@ -51,11 +52,11 @@ def test_reserved_name_in_data_is_rescued_not_quarantined():
     assert bad == [] and (counts.lines, counts.rows, counts.quarantined) == (2, 2, 0)
 
 
-def test_explicit_schema_ignores_unknown_fields_and_rescues_mismatches():
+def test_explicit_schema_rescues_unknown_fields_and_mismatches():
     schema = pa.schema([("a", pa.int64())])
-    table, bad, counts = convert_bytes("f", b'{"a": 1, "x": "ignored"}\n{"a": 1.5}\n{}\n', schema, "m")
+    table, bad, counts = convert_bytes("f", b'{"a": 1, "x": "kept"}\n{"a": 1.5}\n{}\n', schema, "m")
     assert table.column("a").to_pylist() == [1, None, None]
-    assert table.column("_rescued_data").to_pylist() == [None, '{"/a":1.5}', None]
+    assert table.column("_rescued_data").to_pylist() == ['{"/x":"kept"}', '{"/a":1.5}', None]
     assert table.column("_source_line").to_pylist() == [1, 2, 3]
     assert bad == [] and (counts.lines, counts.rows, counts.quarantined) == (3, 3, 0)
 
@@ -112,17 +113,84 @@ def test_explicit_schema_rescues_a_nested_field_and_keeps_the_rest_of_the_struct
     assert bad == []
     assert table.column("user").to_pylist() == [{"age": None, "name": "u"}]
     assert table.column("id").to_pylist() == [1]
-    assert table.column("_rescued_data").to_pylist() == ['{"/user/age":"old"}']
+    assert table.column("_rescued_data").to_pylist() == ['{"/user/age":"old","/user/extra":1}']
 
 
-def test_explicit_schema_unknown_fields_are_ignored_on_both_paths():
-    # Documented (README "Schema", docs/json-shapes.md): keys the schema does not declare are not kept.
-    line = b'{"id": 1, "other": {"k": 1}, "user": {"age": 2, "nick": "n"}}\n'
-    for data in (line, line + b'{"id": "slow"}\n'):
-        table, bad, _ = convert_bytes("f", data, DECLARED, "m")
-        assert table.column_names[: len(DECLARED)] == DECLARED.names
-        assert table.column("user").to_pylist()[0] == {"age": 2, "name": None}
-        assert table.column("_rescued_data").to_pylist()[0] is None and bad == []
+LISTED = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("user", pa.struct([("age", pa.int32()), ("name", pa.string())])),
+        ("items", pa.list_(pa.struct([("sku", pa.string()), ("qty", pa.int64())]))),
+    ]
+)
+LISTED_GOOD = b'{"id": 1, "user": {"age": 30, "name": "u"}, "items": [{"sku": "a", "qty": 2}, {"sku": "b"}]}'
+
+
+def _spy_slow(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the blocks that take the slow path (glue/convert.py ``_slow``)."""
+    calls: list[int] = []
+    real = convert_module._slow
+
+    def spy(lines, numbers, schema):  # type: ignore[no-untyped-def]
+        calls.append(len(lines))
+        return real(lines, numbers, schema)
+
+    monkeypatch.setattr(convert_module, "_slow", spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("line", "rescued"),
+    [
+        (b'{"id": 2, "other": {"k": [1.50]}}', '{"/other":{"k":[1.50]}}'),
+        (b'{"id": 2, "other": null}', '{"/other":null}'),
+        (b'{"id": 2, "ID": 3}', '{"/ID":3}'),
+        (b'{"id": 2, "_source_line": 9, "_Rescued_Data": "x"}', '{"/_source_line":9,"/_Rescued_Data":"x"}'),
+        (b'{"id": 2, "user": {"age": 2, "nick": "n"}}', '{"/user/nick":"n"}'),
+        (b'{"id": 2, "user": {"nick": {"a/b": null}}}', '{"/user/nick":{"a/b":null}}'),
+        (b'{"id": 2, "items": [{"sku": "a"}, {"sku": "b", "note": "x"}]}', '{"/items/1/note":"x"}'),
+        (b'{"id": 2, "x~y": 1, "items": [{"a/b": 1}]}', '{"/x~0y":1,"/items/0/a~1b":1}'),
+        (b'{"id": 2, "extra": 1, "extra": 2}', '{"/extra":1,"/extra#2":2}'),
+    ],
+)
+def test_explicit_schema_rescues_undeclared_keys_at_any_level_on_both_paths(monkeypatch, line, rescued):
+    # Alone (every other line fits: Arrow's reader sees the undeclared key and the block takes the
+    # slow path), and beside a line that needs the slow path anyway: the same row either way.
+    calls = _spy_slow(monkeypatch)
+    for data in (LISTED_GOOD + b"\n" + line + b"\n", LISTED_GOOD + b"\n" + line + b'\n{"id": "slow"}\n'):
+        table, bad, counts = convert_bytes("f", data, LISTED, "m")
+        assert bad == [] and counts.rows == counts.lines == data.count(b"\n")
+        assert table.column_names[: len(LISTED)] == LISTED.names
+        assert table.column("_rescued_data").to_pylist()[:2] == [None, rescued]
+        assert table.column("id").to_pylist()[:2] == [1, 2]
+        assert table.column("_source_line").to_pylist()[:2] == [1, 2]
+    assert len(calls) == 2
+
+
+def test_explicit_schema_keeps_declared_values_beside_undeclared_keys():
+    line = b'{"id": 2, "user": {"age": 3, "nick": "n"}, "items": [{"sku": "a", "qty": 1, "note": "x"}], "z": 0}\n'
+    table, bad, _ = convert_bytes("f", line, LISTED, "m")
+    assert bad == []
+    assert table.to_pylist()[0] | {"_source_file": None} == {
+        "id": 2,
+        "user": {"age": 3, "name": None},
+        "items": [{"sku": "a", "qty": 1}],
+        "_rescued_data": '{"/user/nick":"n","/items/0/note":"x","/z":0}',
+        "_source_file": None,
+        "_source_line": 1,
+        "_manifest_id": "m",
+    }
+
+
+def test_explicit_schema_lines_that_match_exactly_take_the_fast_path(monkeypatch):
+    # No regression: a file whose keys are all declared (absent fields and nulls included) never
+    # reaches the slow path.
+    calls = _spy_slow(monkeypatch)
+    data = LISTED_GOOD + b'\n{"id": 2}\n{"user": null, "items": [null, {}]}\n{"user": {"name": null}}\n'
+    table, bad, counts = convert_bytes("f", data, LISTED, "m")
+    assert calls == [] and bad == [] and counts.rows == 4
+    assert table.column("_rescued_data").to_pylist() == [None] * 4
+    assert table.column("items").to_pylist()[0] == [{"sku": "a", "qty": 2}, {"sku": "b", "qty": None}]
 
 
 def test_explicit_schema_repeated_key_keeps_the_last_value_and_rescues_the_earlier():
@@ -191,13 +259,13 @@ def test_local_replace_folder_swaps_whole_folder(tmp_path):
     assert list(tmp_path.iterdir()) == [final]
 
 
-def test_reserved_field_is_just_an_unknown_field_under_an_explicit_schema():
+def test_reserved_field_is_rescued_as_an_undeclared_field_under_an_explicit_schema():
     schema = pa.schema([("a", pa.int64())])
     # line 2 forces the slow path; both paths must treat line 1 the same way
     for data in (b'{"_source_line": 9, "a": 1}\n', b'{"_source_line": 9, "a": 1}\n{"a": "x"}\n'):
         table, bad, _ = convert_bytes("f", data, schema, "m")
         assert table.column("a").to_pylist()[0] == 1
         assert table.column("_source_line").to_pylist()[0] == 1
-        assert table.column("_rescued_data").to_pylist()[0] is None
+        assert table.column("_rescued_data").to_pylist()[0] == '{"/_source_line":9}'
         assert bad == []
-    assert table.column("_rescued_data").to_pylist() == [None, '{"/a":"x"}']
+    assert table.column("_rescued_data").to_pylist() == ['{"/_source_line":9}', '{"/a":"x"}']

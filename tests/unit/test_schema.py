@@ -137,18 +137,18 @@ def test_a_declared_column_keeps_the_values_that_fit():
     assert value('{"f": "s"}', pa.string()) == "s"
 
 
-def test_a_declared_struct_rescues_only_the_nested_field_and_ignores_undeclared_keys():
+def test_a_declared_struct_rescues_the_nested_field_and_undeclared_keys():
     t = pa.struct([("age", pa.int32()), ("name", pa.string()), ("tags", pa.list_(pa.string()))])
     values, text = _fit_declared('{"f": {"age": "old", "name": "x", "extra": 1, "tags": ["a", 2]}, "g": 1}', t)
     assert values == {"f": {"age": None, "name": "x", "tags": ["a", None]}}
-    assert text == '{"/f/age":"old","/f/tags/1":2}'
+    assert text == '{"/f/age":"old","/f/extra":1,"/f/tags/1":2,"/g":1}'
     assert _fit_declared('{"f": [1, "a", null]}', pa.list_(pa.int64())) == ({"f": [1, None, None]}, '{"/f/1":"a"}')
 
 
-def test_a_declared_key_repeated_rescues_its_earlier_values_an_undeclared_one_is_ignored():
-    values, text = _fit_declared('{"f": 1, "g": 1, "f": 2, "g": 2}', pa.int64())
+def test_a_repeated_key_rescues_its_earlier_values_an_undeclared_one_all_its_values():
+    values, text = _fit_declared('{"f": 1, "g": 1, "f": 2, "g": null}', pa.int64())
     assert values == {"f": 2}
-    assert text == '{"/f":1}'
+    assert text == '{"/f":1,"/g":1,"/g#2":null}'
 
 
 def test_inferred_columns_still_turn_other_kinds_into_json_text():
