@@ -179,7 +179,7 @@ def test_bad_compression_is_rejected(spark, tmp_path, make_manifest):
 def test_explicit_ddl_schema_rescues_mismatches_and_keeps_every_row(spark, tmp_path, make_manifest):
     src = tmp_path / "typed.ndjson"
     src.write_text(
-        '{"id": 1, "at": "2024-05-01T10:00:00.250Z", "user": {"age": 30}, "extra": "dropped"}\n'
+        '{"id": 1, "at": "2024-05-01T10:00:00.250Z", "user": {"age": 30}, "extra": "kept"}\n'
         '{"id": "2", "at": "2024-05-01T10:00:00Z", "user": {"age": 31}}\n'
         '{"id": 3, "at": "yesterday", "user": {"age": 32}}\n'
         '{"id": 4, "at": null, "user": {"age": "old", "name": "x"}}\n'
@@ -203,7 +203,7 @@ def test_explicit_ddl_schema_rescues_mismatches_and_keeps_every_row(spark, tmp_p
     ]  # fmt: skip
     rows = sorted(table.to_pylist(), key=lambda r: r["_source_line"])
     assert [(r["_source_line"], r["id"], r["user"], r["tag"], r["_rescued_data"]) for r in rows] == [
-        (1, 1, {"age": 30, "name": None}, None, None),
+        (1, 1, {"age": 30, "name": None}, None, '{"/extra":"kept"}'),
         (2, None, {"age": 31, "name": None}, None, '{"/id":"2"}'),
         (3, 3, {"age": 32, "name": None}, None, '{"/at":"yesterday"}'),
         (4, 4, {"age": None, "name": "x"}, None, '{"/user/age":"old"}'),
