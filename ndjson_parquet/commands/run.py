@@ -111,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
             key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
             print(f"administrator credentials: AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret}", flush=True)
         print(f"try: {keys}ndjson-parquet status --endpoint-url {endpoint.url} --stage local", flush=True)
-        print("new uploads are processed until Ctrl-C", flush=True)
+        print("new uploads are processed until Ctrl-C (the step in flight finishes; twice: at once)", flush=True)
         pipeline.serve_until_interrupted()
 
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import threading
 import time
 import uuid
@@ -572,10 +573,26 @@ class LocalPipeline:
         pipeline would; until Ctrl-C."""
         import app as chalice_app
 
-        with contextlib.suppress(KeyboardInterrupt):
-            self._pump_until_settled(chalice_app, self.outputs, serving=True)
+        stop = threading.Event()
 
-    def _pump_until_settled(self, chalice_app: Any, outputs: dict[str, str], serving: bool = False) -> None:
+        def on_interrupt(signum: int, frame: Any) -> None:
+            # The first Ctrl-C lets the step in flight (a handler batch, a Glue run) finish, so the
+            # JVM and moto's threads shut down from a quiet state; a KeyboardInterrupt raised in
+            # the middle of a py4j call or a request can leave them blocking the exit.
+            if stop.is_set():
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            stop.set()
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                self._pump_until_settled(chalice_app, self.outputs, serving=True, stop=stop)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _pump_until_settled(
+        self, chalice_app: Any, outputs: dict[str, str], serving: bool = False, stop: threading.Event | None = None
+    ) -> None:
         from chalicelib.batching import flush_stale
         from chalicelib.workflow.recover import recover_from_settings
         from ndjson_parquet.local.callers import acting_session
@@ -629,7 +646,8 @@ class LocalPipeline:
             failures[what] = 0
             return out
 
-        while True:
+        stop = stop or threading.Event()
+        while not stop.is_set():
             moved = (
                 attempt(
                     "track_files",
@@ -653,7 +671,7 @@ class LocalPipeline:
             if state.files >= expected and state.unsettled_files == 0 and state.open_manifests == 0:
                 if not serving:
                     return
-                time.sleep(0.5)  # serving: wait for the next upload or replay
+                stop.wait(0.5)  # serving: wait for the next upload or replay (or Ctrl-C)
                 last_progress = time.monotonic()
                 continue
             idle = time.monotonic() - last_change

@@ -5,6 +5,7 @@ about a minute of a make-test worker (a moto server, a stack deploy and a JVM)."
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -31,26 +32,32 @@ def _keys(match: re.Match[str]) -> dict[str, str]:
 
 def test_operator_commands_then_smoke_against_a_kept_runtime(small_input: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "ndjson-parquet"
-    proc = subprocess.Popen(
-        [str(exe), "run", "--input", str(small_input), "--output", str(tmp_path / "p"), "--keep-running", "--quiet"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    # The runtime's output goes to a file, not a pipe: a pipe nobody reads after the credentials
+    # fills up (the JVM and the smoke's Glue runs log to stderr), the runtime then blocks on a
+    # write and cannot act on the final Ctrl-C.
+    log = tmp_path / "runtime.log"
+    # PYTHONFAULTHANDLER: if it ever ignores Ctrl-C, SIGABRT below makes it print every thread's stack.
+    env = os.environ | {"PYTHONFAULTHANDLER": "1"}
+    with log.open("w", encoding="utf-8") as sink:
+        proc = subprocess.Popen(
+            [str(exe), "run", "--input", str(small_input), "--output", str(tmp_path / "p"), "--keep-running",
+             "--quiet"], cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
     try:
         url = None
         operator: dict[str, str] = {}
         admin: dict[str, str] = {}
-        lines: list[str] = []
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None and not (url and operator and admin):
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            lines.append(line)
-            if match := ENDPOINT.search(line):
+            time.sleep(0.5)
+            text = log.read_text(encoding="utf-8", errors="replace")
+            if match := ENDPOINT.search(text):
                 url = match.group(1)
-            if match := OPERATOR.search(line):  # IAM is enforced: operator commands act as the operator role
+            if match := OPERATOR.search(text):  # IAM is enforced: operator commands act as the operator role
                 operator = _keys(match)
-            if match := ADMINISTRATOR.search(line):  # the smoke uploads inputs: it acts as the deployer
+            if match := ADMINISTRATOR.search(text):  # the smoke uploads inputs: it acts as the deployer
                 admin = _keys(match)
-        assert url and operator and admin, "".join(lines)
+        assert url and operator and admin, log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
         # Operator commands first, on the run's own state (the smoke adds files and a poison message).
         no_keys = cli("status", "--endpoint-url", url, "--stage", "local")
@@ -98,4 +105,12 @@ def test_operator_commands_then_smoke_against_a_kept_runtime(small_input: Path, 
         assert "DLQ depths: ingest=1  events=0" in out, out  # the poison message
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler dumps the threads' stacks into the log
+            proc.wait(timeout=30)
+            stacks = log.read_text(encoding="utf-8", errors="replace")[-8000:]
+            raise AssertionError(f"the kept runtime ignored Ctrl-C for 60 s:\n{stacks}") from None
+    # the first Ctrl-C lets the step in flight finish, then the run ends as it began: reconciled, 0
+    assert code == 0, log.read_text(encoding="utf-8", errors="replace")[-4000:]
