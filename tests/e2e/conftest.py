@@ -13,6 +13,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DATE = "2026-11-20"
+# Markers in one record and one bad line of small_input: the logs of a run over it must not carry them.
+MARKER = "zq7-record-content-marker"
+BAD_MARKER = "zq7-bad-line-marker"
 
 
 def cli(*args: str, timeout: float = 600, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -46,14 +49,14 @@ def small_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "",
             {"id": 3, "user": {"name": "Ann", "tags": []}, "amount": 7},
             "[1, 2, 3]",  # valid JSON, not an object
-            '{"id": 4} trailing',
+            '{"id": 4, "secret": "' + BAD_MARKER + '"} trailing',
         )
     )
     (dated / "clicks.jsonl.gz").write_bytes(
         gzip.compress(b'\xef\xbb\xbf{"id": 10, "page": "/home"}\r\n{"id": 11, "page": "/buy"}\r\n{"id": 12,')
     )
     (dated / "empty.ndjson").write_bytes(b"")
-    (dated / "a b+c.ndjson").write_bytes(_lines({"id": 20, "note": "space and plus in the key"}))
+    (dated / "a b+c.ndjson").write_bytes(_lines({"id": 20, "note": "space and plus in the key", "secret": MARKER}))
     (root / "undated.json").write_bytes(_lines({"id": 30}, {"id": 31, "nested": {"deep": {"x": [1, {"y": None}]}}}))
     (root / "README.txt").write_text("not data\n")
     return root

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ndjson_parquet.local.dataset import LocalDataset
-from tests.e2e.conftest import DATE, EXPECTED_QUARANTINE, EXPECTED_ROWS, cli
+from tests.e2e.conftest import BAD_MARKER, DATE, EXPECTED_QUARANTINE, EXPECTED_ROWS, MARKER, cli
 
 # One group: the module fixture runs the CLI once for all its tests (make test runs them on one worker).
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.xdist_group("e2e-run-cli")]
@@ -29,21 +31,48 @@ def _read_quarantine(q: Path) -> list[dict]:
     return [json.loads(line) for p in sorted(q.rglob("*.jsonl")) for line in p.read_text().splitlines() if line]
 
 
+@dataclass(frozen=True)
+class FirstRun:
+    """The first run and what it wrote, read right after it: the second run below replaces the
+    output in place, so no test of the first run depends on running before it."""
+
+    work: Path
+    proc: subprocess.CompletedProcess[str]
+    summary: dict
+    rows: list[dict]
+    quarantine: list[dict]
+    sql: subprocess.CompletedProcess[str]
+    schema: subprocess.CompletedProcess[str]
+
+
+QUERY = (
+    "select (select count(*) from dataset) as n, (select count(distinct _manifest_id) from dataset) as m,"
+    " (select count(*) from quarantine) as q"
+)
+
+
 @pytest.fixture(scope="module")
-def first_run(small_input: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+def first_run(small_input: Path, tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
     work = tmp_path_factory.mktemp("e2e-run")
     proc = cli(
         "run", "--input", str(small_input), "--output", str(work / "parquet"), "--quarantine",
         str(work / "quarantine"), "--summary-json", str(work / "summary.json"), "--batch-max-files", "2",
         "--shards", "2", "--idle-timeout", "120",
     )  # fmt: skip
-    return work, proc
-
-
-def test_run_exits_zero_and_reconciles(first_run: tuple[Path, object]) -> None:
-    work, proc = first_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = json.loads((work / "summary.json").read_text())
+    return FirstRun(
+        work,
+        proc,
+        json.loads((work / "summary.json").read_text()),
+        _read_rows(work / "parquet"),
+        _read_quarantine(work / "quarantine"),
+        cli("sql", str(work / "parquet"), QUERY, "--json"),
+        cli("schema", str(work / "parquet"), "--json"),
+    )
+
+
+def test_run_exits_zero_and_reconciles(first_run: FirstRun) -> None:
+    summary, proc = first_run.summary, first_run.proc
     # GIVEN 5 tracked files (one empty -> skipped), 16 lines of which 7 valid, 4 bad, 1 blank...
     assert summary["reconciled"] is True
     assert summary["files"] == 4 and summary["files_skipped"] == 1
@@ -52,7 +81,7 @@ def test_run_exits_zero_and_reconciles(first_run: tuple[Path, object]) -> None:
     # batches of at most 2 files: the control plane really batched, and every manifest it
     # reports has its own output partition
     sources: dict[str, set[str]] = {}
-    for r in _read_rows(work / "parquet"):
+    for r in first_run.rows:
         sources.setdefault(r["_manifest_id"], set()).add(r["_source_file"])
     assert len(sources) == summary["manifests"]
     assert all(1 <= len(files) <= 2 for files in sources.values()), sources
@@ -61,9 +90,8 @@ def test_run_exits_zero_and_reconciles(first_run: tuple[Path, object]) -> None:
     assert "ignoring 1 file(s) without a tracked suffix" in proc.stderr
 
 
-def test_every_valid_line_is_one_row_with_provenance(first_run: tuple[Path, object]) -> None:
-    work, _ = first_run
-    rows = _read_rows(work / "parquet")
+def test_every_valid_line_is_one_row_with_provenance(first_run: FirstRun) -> None:
+    rows = first_run.rows
     got = {(_key(r["_source_file"]), r["_source_line"]): r["id"] for r in rows}
     assert got == EXPECTED_ROWS
     assert len(rows) == len(EXPECTED_ROWS)  # exactly once: no duplicates hidden by the dict
@@ -77,32 +105,20 @@ def test_every_valid_line_is_one_row_with_provenance(first_run: tuple[Path, obje
     assert by_date == {DATE}  # the YYYY-MM-DD/ folder is the date partition
 
 
-def test_sql_and_schema_commands_read_the_table(first_run: tuple[Path, object]) -> None:
-    work, _ = first_run
-    query = (
-        "select (select count(*) from dataset) as n, (select count(distinct _manifest_id) from dataset) as m,"
-        " (select count(*) from quarantine) as q"
-    )
-    sql = cli("sql", str(work / "parquet"), query, "--json")
+def test_sql_and_schema_commands_read_the_table(first_run: FirstRun) -> None:
+    sql, schema, summary = first_run.sql, first_run.schema, first_run.summary
     assert sql.returncode == 0, sql.stderr
-    summary = json.loads((work / "summary.json").read_text())
     assert json.loads(sql.stdout) == {"n": len(EXPECTED_ROWS), "m": summary["manifests"], "q": len(EXPECTED_QUARANTINE)}
-    schema = cli("schema", str(work / "parquet"), "--json")
     assert schema.returncode == 0, schema.stderr
     info = json.loads(schema.stdout)
     assert len(info["snapshots"]) == summary["manifests"]  # one snapshot per manifest
-    assert {s["manifest_id"] for s in info["snapshots"]} == set(sources_of(work))
-    bad = cli("sql", str(work / "parquet"), "select nope from dataset")
+    assert {s["manifest_id"] for s in info["snapshots"]} == {r["_manifest_id"] for r in first_run.rows}
+    bad = cli("sql", str(first_run.work / "parquet"), "select nope from dataset")
     assert bad.returncode == 2 and "nope" in bad.stderr
 
 
-def sources_of(work: Path) -> set[str]:
-    return {r["_manifest_id"] for r in _read_rows(work / "parquet")}
-
-
-def test_every_bad_line_is_one_quarantine_record(first_run: tuple[Path, object]) -> None:
-    work, _ = first_run
-    records = _read_quarantine(work / "quarantine")
+def test_every_bad_line_is_one_quarantine_record(first_run: FirstRun) -> None:
+    records = first_run.quarantine
     got = {(_key(r["source_file"]), r["line_number"]): r["reason"].split(":")[0] for r in records}
     assert got == EXPECTED_QUARANTINE
     assert len(records) == len(EXPECTED_QUARANTINE)
@@ -110,15 +126,49 @@ def test_every_bad_line_is_one_quarantine_record(first_run: tuple[Path, object])
     assert single["raw"] == "{'id': 2}"
 
 
-def test_second_run_replaces_not_duplicates(first_run: tuple[Path, object], small_input: Path) -> None:
-    work, _ = first_run
+@pytest.fixture(scope="module")
+def second_run(first_run: FirstRun, small_input: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The same input again into the first run's output, other batching, logging at INFO."""
+    work = first_run.work
     proc = cli(
         "run", "--input", str(small_input), "--output", str(work / "parquet"), "--quarantine",
-        str(work / "quarantine"), "--batch-max-files", "3", "--shards", "2", "--quiet",
+        str(work / "quarantine"), "--batch-max-files", "3", "--shards", "2",
+        env_extra={"LOG_LEVEL": "INFO", "POWERTOOLS_LOG_LEVEL": "INFO"},
     )  # fmt: skip
+    return work, proc
+
+
+def test_second_run_replaces_not_duplicates(second_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    work, proc = second_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(_read_rows(work / "parquet")) == len(EXPECTED_ROWS)
     assert len(_read_quarantine(work / "quarantine")) == len(EXPECTED_QUARANTINE)
+
+
+# What a whole event dump looks like, whichever logger printed it.
+EVENT_SIGNATURES = (
+    '"Records"', "'Records'", '"eventSource"', "'eventSource'", '"NewImage"', "'NewImage'",
+    '"receiptHandle"', "'receiptHandle'", '"detail-type"', "'detail-type'",
+)  # fmt: skip
+
+
+def test_no_record_contents_or_event_dumps_in_info_logs(
+    second_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    # GIVEN a run at INFO over an input with a marker in one record and one bad line
+    work, proc = second_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    logs = (proc.stdout + "\n" + proc.stderr).splitlines()
+    # the run did log at INFO (a test that sees no log lines proves nothing)
+    assert any('"level":"INFO"' in line or " INFO " in line for line in logs), "no INFO log lines captured"
+    # and the markers really reached the output: the table and the quarantine hold them, the logs must not
+    assert [r["secret"] for r in _read_rows(work / "parquet") if r.get("secret")] == [MARKER]
+    assert sum(BAD_MARKER in r["raw"] for r in _read_quarantine(work / "quarantine")) == 1
+    # THEN no line carries record contents or a dumped event
+    leaks = [line for line in logs if MARKER in line or BAD_MARKER in line]
+    assert not leaks, f"{len(leaks)} log line(s) with record contents, e.g. {leaks[0][:300]}"
+    dumps = [line for line in logs if any(sig in line for sig in EVENT_SIGNATURES)]
+    assert not dumps, f"{len(dumps)} log line(s) with a whole event, e.g. {dumps[0][:300]}"
 
 
 def test_foreign_output_dir_is_never_wiped(small_input: Path, tmp_path: Path) -> None:
