@@ -297,24 +297,11 @@ def _is_moto(cfn: Any) -> bool:
 
 
 def _session_for(cfn: Any) -> Any:
-    import boto3
-    import botocore.session
+    from ndjson_parquet.sessions import new_session
 
     # A new session per deploy, so it signs with the credentials of the moment (a test session
-    # swaps them between deploys); only the service-model loader is shared: a fresh one reads
-    # every model from disk again, seconds per deploy.
-    core = botocore.session.Session()
-    core.register_component("data_loader", _shared_loader())
-    return _EndpointSession(
-        boto3.session.Session(botocore_session=core, region_name=cfn.meta.region_name), cfn.meta.endpoint_url
-    )
-
-
-@lru_cache(maxsize=1)
-def _shared_loader() -> Any:
-    import botocore.session
-
-    return botocore.session.Session().get_component("data_loader")
+    # swaps them between deploys); the service-model loader is shared (ndjson_parquet/sessions.py).
+    return _EndpointSession(new_session(region_name=cfn.meta.region_name), cfn.meta.endpoint_url)
 
 
 class _EndpointSession:

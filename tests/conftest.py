@@ -16,6 +16,19 @@ from moto.server import ThreadedMotoServer
 REGION = "us-east-1"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shared_model_loader() -> Iterator[None]:
+    """The handlers' clients come from sessions sharing one service-model loader: tests drop the
+    clients between tests, and a new loader would parse every model again (0.1-0.4 s a client)."""
+    from chalicelib import aws
+    from ndjson_parquet.sessions import new_session
+
+    saved = aws.clients.session_factory
+    aws.clients.session_factory = new_session
+    yield
+    aws.clients.session_factory = saved
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """Start moto's server on 127.0.0.1 and a free port; nothing else listens."""

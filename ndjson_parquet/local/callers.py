@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import boto3
-import botocore.session
 from botocore.credentials import CredentialProvider, Credentials, ReadOnlyCredentials
 
 from ndjson_parquet.local.iam import Caller
+from ndjson_parquet.sessions import new_botocore_session, new_session
 
 _acting: ContextVar[Caller | None] = ContextVar("ndjson_parquet_acting_caller", default=None)
 
@@ -63,6 +63,6 @@ class _ActingProvider(CredentialProvider):
 def acting_session() -> boto3.session.Session:
     """A boto3 session (region and endpoint from the environment, as usual) whose clients sign
     with the acting caller's keys."""
-    core = botocore.session.Session()
+    core = new_botocore_session()
     core.get_component("credential_provider").insert_before("env", _ActingProvider())
-    return boto3.session.Session(botocore_session=core)
+    return new_session(core)

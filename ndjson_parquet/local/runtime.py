@@ -44,6 +44,7 @@ from ndjson_parquet.local.iam import Caller
 from ndjson_parquet.local.inputs import InputFile, scan_input
 from ndjson_parquet.local.report import RunReport
 from ndjson_parquet.local.server import LocalEndpoint, moto_server, prepare_account
+from ndjson_parquet.sessions import new_session, reset_default_session
 
 STAGE = "local"
 # Held (failOnNewColumns refused the schema change) waits for an operator, not for the pipeline.
@@ -315,15 +316,16 @@ def _restored_environment() -> Iterator[None]:
     from chalicelib.settings import get_settings
 
     saved = dict(os.environ)
+    saved_factory = aws.clients.session_factory  # a run may swap in acting_session
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()
-        aws.clients.session_factory = boto3.session.Session
+        aws.clients.session_factory = saved_factory
         aws.clients.clear()
-        boto3.DEFAULT_SESSION = None
+        reset_default_session()
 
 
 @contextmanager
@@ -600,7 +602,7 @@ class LocalPipeline:
 
         # Lambda's event-source mappings poll with the function's role: the pumps' clients sign
         # as the role acting around them (the runtime's own reads below use the administrator's).
-        polling = acting_session() if self.callers else boto3.session.Session()
+        polling = acting_session() if self.callers else new_session()
         sqs = polling.client("sqs")
         requeue_sqs = boto3.client("sqs")  # the runtime's stand-in for a visibility timeout (pumps.py)
         dynamodb = boto3.client("dynamodb")

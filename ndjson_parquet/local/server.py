@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
 from ndjson_parquet.local.iam import Caller, disable_enforcement, enable_enforcement
+from ndjson_parquet.sessions import new_session, reset_default_session
 
 LOCAL_REGION = "us-east-1"
 
@@ -79,10 +79,10 @@ def prepare_account(url: str, execute_state_machines: bool = True, enforce_iam: 
         resp.raise_for_status()
     if not enforce_iam:
         return None
-    iam = boto3.session.Session().client("iam", endpoint_url=url, region_name=LOCAL_REGION)
+    iam = new_session().client("iam", endpoint_url=url, region_name=LOCAL_REGION)
     admin = enable_enforcement(url, iam)
     os.environ.update({"AWS_ACCESS_KEY_ID": admin.access_key, "AWS_SECRET_ACCESS_KEY": admin.secret_key})
-    boto3.DEFAULT_SESSION = None  # it caches the credentials it found first: let boto3.client() see these
+    reset_default_session()  # boto3 keeps the credentials it found first: let boto3.client() see these
     return admin
 
 
@@ -115,4 +115,4 @@ def moto_server(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        boto3.DEFAULT_SESSION = None
+        reset_default_session()
