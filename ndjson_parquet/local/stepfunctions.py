@@ -24,10 +24,11 @@ These per-object overrides (three, all in this module) are the only places that 
 backends. With IAM enforced (``act_for_roles``), the interpreter's task calls, which moto signs
 with fixed dummy keys, are signed by the IAM user standing for the execution role instead
 (``_sign_as_execution_role``), and an EventBridge target's start is checked against its
-target role's policy (``_check_target_role``). The interpreter gets exactly one fix,
+target role's policy (``_check_target_role``). The interpreter gets one fix,
 ``_fix_glue_sync`` below: moto 5.2.5 fails every ``.sync`` task that has no task token
 (``callback_endpoint.interrupt_all()`` on None in a ``finally``), so ``glue:startJobRun.sync``
-could never succeed. Objects are re-created by ``/moto-api/reset``: serve again.
+could never succeed; and a faster clock for its waits, ``_compress_interpreter_waits``. Objects
+are re-created by ``/moto-api/reset``: serve again.
 """
 
 from __future__ import annotations
@@ -124,6 +125,36 @@ def _fix_glue_sync() -> None:
     StateTaskServiceGlue._ndjson_parquet_sync_fix = True
 
 
+# A local run plays the interpreter's waits faster, as it plays the scheduler's (runtime.py): a
+# Task's Retry waits (IntervalSeconds 1 doubling: 1 to 8 s a failed call, 10 to 30 s for Glue's)
+# last a tenth as long, and the ``.sync`` task polls GetJobRun every 0.1 s instead of moto's
+# 0.5 s. Attempts, their order and every outcome stay those of the ASL file.
+RETRY_WAIT_SCALE = 0.1
+SYNC_POLL_SECONDS = 0.1
+
+
+class _ScaledRetryClock:
+    """The ``time`` module as moto's retrier sees it: ``sleep`` scaled, the rest unchanged."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds * RETRY_WAIT_SCALE)
+
+
+def _compress_interpreter_waits() -> None:
+    """Idempotent: both are module attributes moto's interpreter reads at each wait."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback,
+    )
+
+    retrier_decl.time = _ScaledRetryClock()  # type: ignore[assignment]
+    callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_SECONDS  # type: ignore[misc]
+
+
 def _sign_as_execution_role() -> None:
     """moto's interpreter makes its task calls (lambda:InvokeFunction, glue:StartJobRun, sns:Publish,
     dynamodb:*) with clients keyed "ak"/"sk"; under enforcement they are signed with the keys of
@@ -175,6 +206,7 @@ class LocalTaskHost:
             os.environ["MOTO_PORT"] = str(port)
         self._glue_lock = threading.Lock()
         _fix_glue_sync()
+        _compress_interpreter_waits()
         _sign_as_execution_role()
         # The role callers are module-level (moto's interpreter reads them): a new host starts
         # unenforced, so an earlier enforced run's users (gone with its moto account) never sign
