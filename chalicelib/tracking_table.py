@@ -720,6 +720,18 @@ class TrackingTable:
             for item in items:
                 yield from_item(item)
 
+    def scan_statuses(self, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """``sk`` and ``status`` of every item (the local runtime's progress poll, several times a
+        second while it waits: the projection keeps each poll small; never on a Lambda path)."""
+        request = {
+            "TableName": self.name,
+            "ProjectionExpression": "sk, #s",
+            "ExpressionAttributeNames": {"#s": "status"},
+        }
+        for items in raw_pages(self._client.get_paginator("scan"), page_size, **request):
+            for item in items:
+                yield from_item(item)
+
     def _index_pages(self, status_key: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of the status index under one key, oldest first, decoded; one page in memory at a
         time (docs/invariants.md #3)."""

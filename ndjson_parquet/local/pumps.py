@@ -9,6 +9,8 @@ functions (``tracker.track_messages``, ``batching.count_arrivals``) the Chalice 
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -89,21 +91,40 @@ class StreamPump:
     """Reads every shard of a DynamoDB stream from TRIM_HORIZON, remembering where it stopped."""
 
     def __init__(
-        self, streams: Any, stream_arn: str, handle: Callable[[list[dict[str, Any]]], Any], batch_size: int = 100
+        self,
+        streams: Any,
+        stream_arn: str,
+        handle: Callable[[list[dict[str, Any]]], Any],
+        batch_size: int = 100,
+        discover_every_seconds: float = 5.0,
     ):
         self._streams = streams
         self._arn = stream_arn
         self._handle = handle
         self._batch_size = batch_size
         self._iterators: dict[str, str | None] = {}
+        self._shards: list[str] = []
+        self._ended: set[str] = set()  # shards already read to their end when last described
+        self._discover_every = discover_every_seconds
+        self._discovered_at = -math.inf
+
+    def _shard_ids(self) -> list[str]:
+        """The stream's shards, described again every few seconds (as Lambda's event source
+        discovers new shards) and whenever one has ended: the pump runs several times a second,
+        and a DescribeStream each time would cost more than the reads."""
+        ended = {s for s in self._shards if self._iterators.get(s, "") is None}
+        if ended - self._ended or time.monotonic() - self._discovered_at >= self._discover_every:
+            description = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]
+            self._shards = [shard["ShardId"] for shard in description.get("Shards", [])]
+            self._ended = {s for s in self._shards if self._iterators.get(s, "") is None}
+            self._discovered_at = time.monotonic()
+        return self._shards
 
     def pump(self, max_records: int | None = None) -> int:
         """Deliver every record available now (or stop once ``max_records`` were delivered);
         returns how many were delivered."""
         delivered = 0
-        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"].get("Shards", [])
-        for shard in shards:
-            shard_id = shard["ShardId"]
+        for shard_id in self._shard_ids():
             if shard_id not in self._iterators:
                 self._iterators[shard_id] = self._streams.get_shard_iterator(
                     StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"

@@ -112,18 +112,23 @@ class PipelineState:
         return sum(n for s, n in self.manifests_by_status.items() if s not in TERMINAL_MANIFEST)
 
 
-def read_state(dynamodb: Any, table: str) -> PipelineState:
+def read_state(dynamodb: Any, table: str, counts_only: bool = False) -> PipelineState:
+    """The table's files and manifests; ``counts_only``: only the counts by status (the pump loop's
+    poll: it reads two attributes of each item, and ``file_items``/``manifest_items`` stay empty)."""
     state = PipelineState()
-    for plain in TrackingTable(dynamodb, table).scan_items():
+    store = TrackingTable(dynamodb, table)
+    for plain in store.scan_statuses() if counts_only else store.scan_items():
         sk = plain.get("sk")
         if sk == keys.FILE_SK:
             status = str(plain.get("status", "?"))
             state.files_by_status[status] = state.files_by_status.get(status, 0) + 1
-            state.file_items.append(plain)
+            if not counts_only:
+                state.file_items.append(plain)
         elif sk == keys.MANIFEST_SK:
             status = str(plain.get("status", "?"))
             state.manifests_by_status[status] = state.manifests_by_status.get(status, 0) + 1
-            state.manifest_items.append(plain)
+            if not counts_only:
+                state.manifest_items.append(plain)
     return state
 
 
@@ -661,7 +666,7 @@ class LocalPipeline:
             if max(failures.values(), default=0) > self.opts.max_handler_failures:
                 self.report.problems.append(f"gave up: {self.last_failure}")
                 return
-            state = read_state(dynamodb, outputs["TableName"])
+            state = read_state(dynamodb, outputs["TableName"], counts_only=True)
             line = self._progress_line(state, expected)
             if line != last_line:
                 self.progress(line)

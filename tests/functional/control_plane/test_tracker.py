@@ -155,3 +155,26 @@ def test_stream_pump_can_stop_early_and_resume_without_repeats(cp: ControlPlane)
     # THEN it stopped after one batch and resumed where it stopped: each record exactly once
     assert (first, rest) == (3, 4)
     assert len(seen) == len(set(seen)) == 7
+
+
+def test_the_runtime_poll_counts_what_the_full_read_counts_and_reads_no_items(cp: ControlPlane) -> None:
+    from ndjson_parquet.local.runtime import read_state
+
+    # GIVEN tracked files of two statuses (a zero-byte one is skipped)
+    s3 = cp.clients["s3"]
+    for i in range(3):
+        s3.put_object(Bucket=cp.res.input_bucket, Key=f"2024-05-08/f{i}.ndjson", Body=b"{}\n")
+    s3.put_object(Bucket=cp.res.input_bucket, Key="2024-05-08/empty.ndjson", Body=b"")
+    messages = [tracker.SqsMessage(f"m{i}", b) for i, b in enumerate(_notifications(cp))]
+    tracker.track_messages(messages, store=TrackingTable(cp.clients["dynamodb"], cp.res.table), settings=cp.settings())
+    # WHEN the runtime's poll reads the table, and the end-of-run read does
+    poll = read_state(cp.clients["dynamodb"], cp.res.table, counts_only=True)
+    full = read_state(cp.clients["dynamodb"], cp.res.table)
+    # THEN the same counts by status; the poll holds no items
+    assert poll.files_by_status == full.files_by_status == {keys.PENDING: 3, keys.SKIPPED: 1}
+    assert poll.manifests_by_status == full.manifests_by_status
+    assert (poll.file_items, poll.manifest_items) == ([], [])
+    assert len(full.file_items) == 4
+    # and it read two attributes of each item, not the items
+    polled = list(TrackingTable(cp.clients["dynamodb"], cp.res.table).scan_statuses())
+    assert len(polled) >= 4 and all(set(item) <= {"sk", "status"} for item in polled)
