@@ -29,6 +29,21 @@ def _shared_model_loader() -> Iterator[None]:
     aws.clients.session_factory = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _coverage_skips_moto_internals() -> Iterator[None]:
+    """Under coverage (make test), moto's handling of requests that never run project code goes
+    untraced: the same lines are covered at a fraction of the cost (tests/coverage_scope.py)."""
+    import coverage
+
+    if coverage.Coverage.current() is None:
+        yield
+        return
+    from tests.coverage_scope import untraced_moto_requests
+
+    with untraced_moto_requests():
+        yield
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """Start moto's server on 127.0.0.1 and a free port; nothing else listens."""
