@@ -168,6 +168,8 @@ def _worker_main(conn: Connection, preload: tuple[str, ...]) -> None:
             reply = ("err", exc, traceback.format_exc())
         try:
             data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+            if reply[0] == "err":
+                pickle.loads(data)  # an exception class that pickles but cannot be rebuilt
         except Exception as exc:  # an unpicklable result or exception: say what it was
             text = reply[2] if reply[0] == "err" else ""
             error = RuntimeError(f"task reply could not be pickled ({type(exc).__name__}: {exc}); {reply[1]!r}")

@@ -31,7 +31,8 @@ PEERS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "peers"
 DATE = "2024-05-01"
 # What differs between two runs of one manifest whatever the engine: the run's own token (and the
 # folder named after it), its timings, the snapshot id, and the engine itself.
-RUN_SPECIFIC = {"run_token", "timings", "engine", "snapshot_id", "output_path"}
+# The two runs write under different roots (quarantine_path, compared apart).
+RUN_SPECIFIC = {"run_token", "timings", "engine", "snapshot_id", "output_path", "quarantine_path"}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,7 @@ def _same_on_both_engines(spark, pool, tmp_path: Path, uris: list[str], table: b
     )
     assert rows_lambda == rows_glue  # row for row (sorted by provenance: the order is not the contract)
     assert q_lambda == q_glue
+    assert w_lambda["quarantine_path"].replace("/lambda/", "/glue/") == w_glue["quarantine_path"]
     assert {k: v for k, v in w_lambda.items() if k not in RUN_SPECIFIC} == {
         k: v for k, v in w_glue.items() if k not in RUN_SPECIFIC
     }
@@ -327,3 +329,19 @@ def test_the_process_pool_path_imports_no_pyspark(tmp_path):
     }
     parts = sorted((tmp_path / "out" / f"dt={DATE}" / "manifest=m-nospark").glob("*.parquet"))
     assert sum(pq.read_metadata(p).num_rows for p in parts) == 24
+
+
+class _Odd(Exception):
+    def __init__(self, code: int, *, where: str) -> None:
+        super().__init__(f"{code} at {where}")
+
+
+def _raise_odd(item):
+    raise _Odd(item, where="worker")
+
+
+def test_an_exception_that_cannot_be_rebuilt_still_reaches_the_caller(pool):
+    # an exception with keyword-only arguments pickles but does not unpickle: its text still arrives
+    with pytest.raises(RuntimeError, match="could not be pickled.*7 at worker"):
+        pool.map(_raise_odd, [7])
+    assert pool.map(abs, [-1]) == [1]
