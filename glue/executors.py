@@ -49,7 +49,7 @@ DEADLINE_MARGIN_S = 20.0  # time kept for the commit, the run summary and the ha
 PRELOAD = ("glue.convert", "glue.executors:warm_up")
 
 # The start method: "spawn". Measured on this machine (2 cores, Python 3.11, 2 workers each
-# importing glue.convert, 2026-12-07; /tmp/startup script in notes-core.md):
+# importing glue.convert, parent with and without moto's server threads, 2026-12-07, quiet machine):
 #   fork        10-15 ms  (a multi-threaded parent: the same, but see below)
 #   forkserver  350-400 ms the first time (the server imports glue.convert), then 15 ms
 #   spawn       460-670 ms every time (each worker imports glue.convert, in parallel)
