@@ -47,16 +47,14 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 UNUSED_PACKAGES = ("rich", "pygments", "click", "markdown_it", "mdurl", "hive_metastore", "fb303", "cmake_modules")
 # Top-level folders some wheels drop into the target (pyarrow's benchmarks/examples/scripts).
 UNUSED_TOP = ("bin", "benchmarks", "examples", "scripts")
-# Arrow components the conversion and pyiceberg never load: Flight RPC, Substrait, the C++ test
-# module; each is imported only by its own pyarrow module, removed with it.
+# Arrow components the conversion and pyiceberg never load: Flight RPC (only _flight and
+# libarrow_python_flight link libarrow_flight), the C++ test module, headers and sources.
+# libarrow_substrait stays: libarrow_python (so every pyarrow module) links it (readelf -d).
 UNUSED_PYARROW = (
     "libarrow_flight.so.*",
     "libarrow_python_flight.so",
     "_flight.cpython-*.so",
     "flight.py",
-    "libarrow_substrait.so.*",
-    "_substrait.cpython-*.so",
-    "substrait.py",
     "_pyarrow_cpp_tests.cpython-*.so",
     "include",
     "src",
@@ -80,6 +78,7 @@ class BuildReport:
     zipped_bytes: int
     files: int
     seconds: float
+    import_s: float | None = None
 
     def text(self) -> str:
         mb = 1024 * 1024
@@ -90,6 +89,7 @@ class BuildReport:
             f" Lambda's limit {LAMBDA_UNZIPPED_LIMIT:,})\n"
             f"zipped:                     {self.zipped_bytes / mb:.1f} MiB ({self.zipped_bytes:,} bytes), "
             f"{self.files:,} files\n"
+            f"imports (handler + pyarrow.dataset/parquet + pyiceberg glue catalog), isolated: {self.import_s} s\n"
             f"tree: {self.tree}\nzip:  {self.zip}\nbuilt in {self.seconds:.1f} s"
         )
 
@@ -196,6 +196,41 @@ def compile_tree(tree: Path) -> None:
         raise BuildError(f"byte-compiling {tree} failed")
 
 
+SMOKE = """
+import sys, time
+sys.path[:] = [sys.argv[1], sys.argv[2], *[p for p in sys.path if p and "site-packages" not in p]]
+t = time.perf_counter()
+import converter.handler
+import pyarrow.dataset, pyarrow.parquet, pyiceberg.catalog.glue, pyiceberg.io.pyarrow, orjson
+print(round(time.perf_counter() - t, 3))
+"""
+
+
+def smoke_import(tree: Path, runtime: Path) -> float | None:
+    """Import the handler and what its first call loads from the tree, in an isolated interpreter
+    (``-I -S -B``: no site-packages, no .pyc written) with only the runtime's packages beside it, as
+    Lambda would: a pruned library something still links fails the build, not the first call.
+    Returns the seconds the imports took; None when this machine cannot load the manylinux x86_64
+    CPython 3.11 binaries (then the artifact test, on such a machine, is the check)."""
+    import platform
+
+    if (sys.platform, platform.machine(), sys.version_info[:2]) != ("linux", "x86_64", (3, 11)):
+        print(
+            f"smoke import skipped: {sys.platform} {platform.machine()} Python {sys.version_info[:2]}", file=sys.stderr
+        )
+        return None
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", SMOKE, str(tree), str(runtime)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
+    if done.returncode != 0:
+        raise BuildError(f"the pruned tree does not import:\n{done.stderr[-4000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def write_zip(tree: Path, dest: Path) -> int:
     """Files in sorted order with a fixed timestamp, so the same tree gives the same zip."""
     dest.unlink(missing_ok=True)
@@ -224,6 +259,8 @@ def build(out: Path, requirements: Path = REQUIREMENTS, cache: Path = WHEEL_CACH
     pruned = tree_bytes(tree)
     copy_project(tree)
     compile_tree(tree)
+    compile_tree(runtime)  # the runtime's packages ship byte-compiled in Lambda too
+    import_s = smoke_import(tree, runtime)
     unzipped = tree_bytes(tree)
     if unzipped >= LAMBDA_UNZIPPED_LIMIT:
         raise BuildError(f"unzipped artifact is {unzipped:,} bytes, over Lambda's limit of {LAMBDA_UNZIPPED_LIMIT:,}")
@@ -238,6 +275,7 @@ def build(out: Path, requirements: Path = REQUIREMENTS, cache: Path = WHEEL_CACH
         zipped_bytes=zpath.stat().st_size,
         files=files,
         seconds=round(time.perf_counter() - started, 1),
+        import_s=import_s,
     )
     (out / "build.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report
