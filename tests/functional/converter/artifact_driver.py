@@ -36,7 +36,7 @@ def main() -> None:
     outside = sorted(
         f"{name}: {path}"
         for name, module in list(sys.modules.items())
-        if (path := getattr(module, "__file__", None)) and not path.startswith(roots)
+        if (path := getattr(module, "__file__", None)) and not path.startswith(roots) and path != __file__
     )
     origins = {name: sys.modules[name].__file__ for name in ("boto3", "botocore", "pyarrow", "pyiceberg", "orjson")}
     print(json.dumps({"import_s": round(import_s, 3), "calls": calls, "outside": outside, "origins": origins}))
