@@ -104,6 +104,12 @@ def tree_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def check_size(unzipped: int, limit: int = LAMBDA_UNZIPPED_LIMIT) -> int:
+    if unzipped >= limit:
+        raise BuildError(f"unzipped artifact is {unzipped:,} bytes, over Lambda's limit of {limit:,}")
+    return unzipped
+
+
 def _pip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, check=False)
 
@@ -263,9 +269,7 @@ def build(out: Path, requirements: Path = REQUIREMENTS, cache: Path = WHEEL_CACH
     compile_tree(tree)
     compile_tree(runtime)  # the runtime's packages ship byte-compiled in Lambda too
     import_s = smoke_import(tree, runtime)
-    unzipped = tree_bytes(tree)
-    if unzipped >= LAMBDA_UNZIPPED_LIMIT:
-        raise BuildError(f"unzipped artifact is {unzipped:,} bytes, over Lambda's limit of {LAMBDA_UNZIPPED_LIMIT:,}")
+    unzipped = check_size(tree_bytes(tree))
     zpath = out / "converter.zip"
     files = write_zip(tree, zpath)
     report = BuildReport(
