@@ -66,6 +66,8 @@ UNUSED_PYARROW = (
 )
 # zstandard ships its C backend twice (CFFI and C extension); it loads the C extension.
 UNUSED_FILES = ("zstandard/_cffi.cpython-*.so", "zstandard/backend_cffi.py")
+# deflate level 6: 31 s and 57.04 MB for the built tree; level 9 took 68 s for 56.69 MB (0.6 % smaller).
+ZIP_LEVEL = 6
 # Source-only files no interpreter loads.
 SOURCE_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".cc", ".cpp", ".c", ".pyi")
 
@@ -243,13 +245,13 @@ def write_zip(tree: Path, dest: Path) -> int:
     """Files in sorted order with a fixed timestamp, so the same tree gives the same zip."""
     dest.unlink(missing_ok=True)
     files = sorted(p for p in tree.rglob("*") if p.is_file())
-    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as zf:
         for path in files:
             info = zipfile.ZipInfo(str(path.relative_to(tree)), date_time=(2024, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = ((0o755 if os.access(path, os.X_OK) else 0o644) | 0o100000) << 16
             with path.open("rb") as fh:
-                zf.writestr(info, fh.read(), compresslevel=9)
+                zf.writestr(info, fh.read(), compresslevel=ZIP_LEVEL)
     return len(files)
 
 
