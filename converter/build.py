@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "converter" / "requirements.txt"
+# Every transitive package's version, as resolved for the artifact that passed make artifact-check:
+# a rebuild installs the same bytes, whatever PyPI has published since.
+CONSTRAINTS = ROOT / "converter" / "constraints.txt"
 WHEEL_CACHE = ROOT / ".cache" / "converter-wheels"
 # Lambda's limit on a function's unzipped deployment package (code + layers), in bytes.
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
@@ -116,9 +119,21 @@ def _pip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, check=False)
 
 
-def install(target: Path, requirements: Path = REQUIREMENTS, cache: Path = WHEEL_CACHE) -> None:
+def install(
+    target: Path, requirements: Path = REQUIREMENTS, cache: Path = WHEEL_CACHE, constraints: Path | None = CONSTRAINTS
+) -> None:
     """pip install --target from the wheel cache; the cache is filled first when it lacks a wheel."""
-    common = ["--target", str(target), *PLATFORM, "--only-binary=:all:", "--no-compile", "-r", str(requirements)]
+    pinned = ["-c", str(constraints)] if constraints else []
+    common = [
+        "--target",
+        str(target),
+        *PLATFORM,
+        "--only-binary=:all:",
+        "--no-compile",
+        "-r",
+        str(requirements),
+        *pinned,
+    ]
     offline = _pip("install", "--quiet", "--no-index", "--find-links", str(cache), *common) if cache.is_dir() else None
     if offline is not None and offline.returncode == 0:
         return
@@ -161,8 +176,6 @@ def prune(tree: Path, runtime: Path) -> None:
         _remove(tree / name)
         for info in tree.glob(f"{name.replace('_', '[-_]')}-*.dist-info"):
             _remove(info)
-    for info in tree.glob("markdown_it_py-*.dist-info"):
-        _remove(info)
     for path in _globs(tree / "pyarrow", UNUSED_PYARROW) + _globs(tree, UNUSED_FILES):
         _remove(path)
     for path in sorted(tree.rglob("*"), reverse=True):
