@@ -39,6 +39,7 @@ ASL_VARIABLES = (
     "OutputPath",
     "QuarantinePath",
     "ManifestBucket",
+    "ConverterFunctionArn",
 )
 # Chalice creates the functions; their names are deterministic: ndjson-parquet-<stage>-<function>.
 CHALICE_FUNCTIONS = ("track_files", "count_arrivals", "flush_stale", "recover", "claim_run", "finalize", "compensate")
@@ -833,6 +834,9 @@ OUTPUT_TO_ENV = {
     # The Iceberg table, for Compensate's check of a failed run's commit (chalicelib/table_commits.py).
     "DatasetDatabaseName": "ICEBERG_NAMESPACE",
     "DatasetTableName": "ICEBERG_TABLE",
+    # ClaimRun's engine rule (chalicelib/workflow/engine.py): the stack's parameters, glue without a converter.
+    "LambdaMaxBytes": "LAMBDA_MAX_BYTES",
+    "ConvertEngine": "CONVERT_ENGINE",
 }
 
 
