@@ -60,7 +60,8 @@ SETTLED_FILE = {keys.CONVERTED, keys.QUARANTINED, keys.SKIPPED, keys.HELD}
 
 ENGINES = ("auto", "lambda", "glue")
 # The converter function's configuration when the stack does not give it (template defaults).
-CONVERTER_DEFAULTS = {"ConverterTimeoutSeconds": "900", "ConverterMemoryMB": "3538", "LambdaMaxBytes": str(256 << 20)}
+# LAMBDA_MAX_BYTES without one: chalicelib/settings.py's default applies.
+CONVERTER_DEFAULTS = {"ConverterTimeoutSeconds": "300", "ConverterMemoryMB": "3538"}
 
 
 class RuntimeSetupError(RuntimeError):
@@ -213,8 +214,10 @@ def configure_handlers(outputs: dict[str, str], opts: RunOptions, table: Any = N
         "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         # ClaimRun's engine rule (chalicelib/settings.py): --engine, and the stack's byte limit.
         "CONVERT_ENGINE": opts.engine,
-        "LAMBDA_MAX_BYTES": stack_setting(outputs, "LambdaMaxBytes"),
     }
+    limit = stack_setting(outputs, "LambdaMaxBytes")
+    if limit is not None:
+        env["LAMBDA_MAX_BYTES"] = limit
     if table is not None:  # the local dataset's table (ndjson_parquet/local/dataset.py)
         env.update(
             {
@@ -361,7 +364,7 @@ def job_arguments(
     return merged
 
 
-def stack_setting(outputs: Any, name: str) -> str:
+def stack_setting(outputs: Any, name: str) -> str | None:
     """A stack parameter's value: the deployed stack's output of that name when it has one, else
     the template's default, else the value this runtime assumes (``CONVERTER_DEFAULTS``)."""
     from ndjson_parquet.infra_template import load_template
@@ -369,7 +372,8 @@ def stack_setting(outputs: Any, name: str) -> str:
     if outputs.get(name):
         return str(outputs[name])
     declared = load_template()["Parameters"].get(name) or {}
-    return str(declared.get("Default", CONVERTER_DEFAULTS[name]))
+    value = declared.get("Default", CONVERTER_DEFAULTS.get(name))
+    return None if value is None else str(value)
 
 
 def converter_config(
@@ -400,10 +404,12 @@ def converter_config(
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         }
     )
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):  # the role's keys, alone
+        env.pop(name, None)
     timeout = opts.converter_timeout_seconds or float(
-        getattr(function, "timeout", None) or stack_setting(outputs, "ConverterTimeoutSeconds")
+        getattr(function, "timeout", None) or stack_setting(outputs, "ConverterTimeoutSeconds") or 300
     )
-    memory = int(getattr(function, "memory_size", None) or stack_setting(outputs, "ConverterMemoryMB"))
+    memory = int(getattr(function, "memory_size", None) or stack_setting(outputs, "ConverterMemoryMB") or 3538)
     from ndjson_parquet.infra_template import function_name
 
     return FunctionConfig(
@@ -413,6 +419,8 @@ def converter_config(
         memory_mb=memory,
         environment=env,
         concurrency=opts.converter_concurrency,
+        # Lambda's /tmp, which the converter empties at every call: the sandbox's own folder.
+        scratch_variable="CONVERTER_SCRATCH_DIR",
     )
 
 
@@ -553,6 +561,7 @@ class LocalPipeline:
             if shared is not None:
                 try:
                     self._run_in(shared.endpoint, files, shared.get_spark)
+                    self.report.spark_started = spark_is_running()
                 finally:
                     if self.faults is not None:
                         self.faults.uninstall()
@@ -567,6 +576,7 @@ class LocalPipeline:
             ):
                 try:
                     self._run_in(endpoint, files, get_spark)
+                    self.report.spark_started = spark_is_running()
                     self.report.elapsed_seconds = time.perf_counter() - started
                     if on_ready is not None:
                         on_ready(endpoint)

@@ -73,6 +73,8 @@ class FunctionConfig:
     environment: Mapping[str, str]
     # Sandboxes at once (reserved concurrency): a further invocation waits for one to be free.
     concurrency: int = 1
+    # A variable that gets the sandbox's own scratch folder (its /tmp, also TMPDIR), if any.
+    scratch_variable: str | None = None
 
 
 class _Sandbox:
@@ -90,6 +92,8 @@ class _Sandbox:
             # The function's code: this repository (converter/, glue/), as the artifact holds it.
             "PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p),
         }
+        if config.scratch_variable:
+            env[config.scratch_variable] = self.tmp
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ndjson_parquet.local.sandbox", config.handler],
             stdin=subprocess.PIPE,

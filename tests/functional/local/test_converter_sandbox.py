@@ -144,3 +144,14 @@ def test_the_task_host_reports_lambdas_error_names_through_invoke(aws: str) -> N
     # THEN the function error is Lambda's timeout name, the error name the ASL catches
     assert got["FunctionError"]  # (moto says "Handled")
     assert json.loads(got["Payload"].read())["errorType"] == "Sandbox.Timedout"
+
+
+def test_the_scratch_variable_names_the_sandboxes_own_folder() -> None:
+    config = FunctionConfig(**{**_config().__dict__, "scratch_variable": "TABLE_NAME"})
+    p = SandboxPool(config)
+    try:
+        env = p.invoke({})["env"]
+    finally:
+        p.close()
+    assert env["TABLE_NAME"] == env["TMPDIR"]
+    assert not Path(env["TMPDIR"]).exists()  # removed with the sandbox
