@@ -101,8 +101,9 @@ class RunOptions:
     engine: str = "auto"
     # The converter Lambda's timeout; None: the function's configured one (ConverterTimeoutSeconds).
     converter_timeout_seconds: float | None = None
-    # Converter sandboxes at once (its reserved concurrency, locally; each holds its own workers).
-    converter_concurrency: int = 2
+    # Converter sandboxes at once (its reserved concurrency, locally; each holds its own workers;
+    # one: on a small machine a second cold start competes with the first for the same cores).
+    converter_concurrency: int = 1
 
     @property
     def quarantine(self) -> Path:

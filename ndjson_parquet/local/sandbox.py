@@ -291,9 +291,17 @@ def _load(spec: str) -> Any:
 
 def serve(spec: str) -> int:
     """The sandbox's loop: read a request, run the handler, answer; until stdin closes."""
+    import logging
+
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the handler's prints go to stderr, never into the answers
+    # Lambda's Python runtime gives the root logger a handler (to CloudWatch; here stderr).
+    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("ndjson_parquet.local.sandbox")
+    init_started = time.monotonic()
     handler = _load(spec)  # the init phase: imports happen once per sandbox
+    log.info("INIT %s: %.0f ms", spec, (time.monotonic() - init_started) * 1000)
     for raw in sys.stdin:
         if not raw.strip():
             continue
@@ -322,6 +330,8 @@ def serve(spec: str) -> int:
             }
         answers.write(json.dumps(answer, default=str) + "\n")
         answers.flush()
+        used = int(request["timeout_ms"]) - context.get_remaining_time_in_millis()
+        log.info("REPORT RequestId: %s Duration: %d ms", context.aws_request_id, used)
     return 0
 
 
