@@ -132,8 +132,8 @@ CONVERTER_FAULTS: dict[str, dict[str, Any]] = {
     "converter_timeout": {"timeout": 1.0, "before": 3600.0},
     # killed at its timeout after its work committed (the Glue run replaces the manifest's rows)
     "converter_timeout_after_commit": {"timeout": 0.5, "after": 3600.0},
-    # killed wherever it is 0.3 s in: mid-convert or mid-commit
-    "converter_killed_mid_run": {"timeout": 0.3},
+    # killed wherever it is 0.5 s in: mid-convert or mid-commit
+    "converter_killed_mid_run": {"kill_after": 0.5},
     # its process exits mid-invocation: Runtime.ExitError
     "converter_exit": {"exit": "before"},
     "converter_exit_after_commit": {"exit": "after"},
@@ -386,15 +386,14 @@ class FaultPlan:
 
         return task
 
-    def wrap_converter(self, invoke: Callable[[Any], Any], pool: Any) -> Callable[[Any], Any]:
-        """The converter Lambda's invocations: a firing converter fault asks the next invocation's
-        sandbox to end as it says (``CONVERTER_FAULTS``; ``pool``: the function's SandboxPool)."""
+    def wrap_converter(self, invoke: Callable[..., Any]) -> Callable[[Any], Any]:
+        """The converter Lambda's invocations (``invoke(event, stall)``: its SandboxPool's): a
+        firing converter fault has this invocation's sandbox end as it says (``CONVERTER_FAULTS``)."""
 
         def converter(event: Any) -> Any:
             for kind, stall in CONVERTER_FAULTS.items():
                 if self._fire(kind):
-                    pool.stall = dict(stall)
-                    break
+                    return invoke(event, dict(stall))
             return invoke(event)
 
         return converter

@@ -24,11 +24,15 @@ handler's own prints and logs go to stderr). ``stall`` (tests and campaigns only
 ``ndjson_parquet.local.faults``) plays a converter that does not end well:
 - ``timeout``: this invocation's timeout in seconds (the function's otherwise);
 - ``before`` / ``after``: seconds the sandbox sleeps before the handler runs / after it returned
-  (its work committed); with ``after``, the timeout counts from the handler's return (the sandbox
-  says ``{"phase": "handled"}``), so the kill lands after the commit;
+  (its work committed); with ``after``, the handler sees the function's own timeout and the
+  ``timeout`` counts from the handler's return (the sandbox says ``{"phase": "handled"}``), so the
+  kill lands after the commit;
+- ``kill_after``: the host kills the sandbox this many seconds in, wherever the handler is (its
+  context still shows the function's timeout: as if the work were slower than planned);
 - ``exit``: ``"before"`` or ``"after"``: the sandbox process exits there (``os._exit(1)``);
-- ``kill_worker``: seconds into the handler, the sandbox SIGKILLs one of its child processes
-  (a worker of the converter's process pool: the OOM killer's choice).
+- ``kill_worker``: from this many seconds into the handler until it returns, the sandbox SIGKILLs
+  every child process it has (the workers of the converter's process pool: memory pressure and
+  the OOM killer), so a task is lost with its worker.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ class FunctionConfig:
     concurrency: int = 1
     # A variable that gets the sandbox's own scratch folder (its /tmp, also TMPDIR), if any.
     scratch_variable: str | None = None
+    # Modules imported in the init phase, before the first invocation (what the handler imports
+    # on first use): a sandbox started ahead of its first invocation is then warm for it.
+    preload: tuple[str, ...] = ()
 
 
 class _Sandbox:
@@ -95,7 +102,7 @@ class _Sandbox:
         if config.scratch_variable:
             env[config.scratch_variable] = self.tmp
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ndjson_parquet.local.sandbox", config.handler],
+            [sys.executable, "-m", "ndjson_parquet.local.sandbox", config.handler, *config.preload],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -114,8 +121,11 @@ class _Sandbox:
         """The handler's result, or ``FunctionError`` named as Lambda names the failure."""
         stall = dict(stall or {})
         timeout = float(stall.get("timeout") or self.config.timeout_seconds)
-        deadline = time.monotonic() + (1e9 if stall.get("after") else timeout)
-        request = {"event": event, "timeout_ms": int(timeout * 1000), "stall": dict(stall or {})}
+        # What the handler's context says is left, and when the host kills the sandbox.
+        context_timeout = self.config.timeout_seconds if stall.get("after") or stall.get("kill_after") else timeout
+        kill_after = float(stall.get("kill_after") or (1e9 if stall.get("after") else timeout))
+        deadline = time.monotonic() + kill_after
+        request = {"event": event, "timeout_ms": int(context_timeout * 1000), "stall": stall}
         self.invocations += 1
         try:
             assert self.proc.stdin is not None
@@ -129,7 +139,8 @@ class _Sandbox:
         if line is None:
             if not self._eof:
                 self.kill()  # Lambda's message:
-                raise FunctionError("Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds")
+                shown = kill_after if stall.get("kill_after") else timeout
+                raise FunctionError("Sandbox.Timedout", f"Task timed out after {shown:.2f} seconds")
             raise self._exit_error()
         answer = json.loads(line)
         if "errorType" in answer:
@@ -194,7 +205,6 @@ class SandboxPool:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, config.concurrency))
         self.cold_starts = 0
-        self.stall: dict[str, float] | None = None  # faults.py: the next invocation's stall
         self._closed = False
         if prestart:  # the first invocation's cold start overlaps the uploads
             self._idle.append(self._start())
@@ -205,7 +215,8 @@ class SandboxPool:
         self.cold_starts += 1
         return sandbox
 
-    def invoke(self, event: Any) -> Any:
+    def invoke(self, event: Any, stall: Mapping[str, Any] | None = None) -> Any:
+        """One invocation; ``stall`` (faults.py): how it is to end badly (module docstring)."""
         with self._slots:
             with self._lock:
                 if self._closed:
@@ -213,7 +224,6 @@ class SandboxPool:
                 while self._idle and not self._idle[-1].alive:
                     self._idle.pop().kill()
                 sandbox = self._idle.pop() if self._idle else self._start()
-                stall, self.stall = self.stall, None
             try:
                 result = sandbox.invoke(event, stall)
             except FunctionError as exc:
@@ -264,11 +274,11 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def _kill_a_child(delay: float) -> None:
-    """SIGKILL one child process of this sandbox once one exists, ``delay`` seconds from now."""
+def _kill_children(delay: float, done: threading.Event) -> None:
+    """From ``delay`` seconds from now until ``done``, SIGKILL every child process of this sandbox."""
     time.sleep(delay)
     me = os.getpid()
-    for _ in range(500):
+    while not done.wait(0.005):
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -280,8 +290,6 @@ def _kill_a_child(delay: float) -> None:
             if parent == me:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(entry), signal.SIGKILL)
-                return
-        time.sleep(0.01)
 
 
 def _load(spec: str) -> Any:
@@ -289,7 +297,7 @@ def _load(spec: str) -> Any:
     return getattr(importlib.import_module(module), attr or "handler")
 
 
-def serve(spec: str) -> int:
+def serve(spec: str, preload: tuple[str, ...] = ()) -> int:
     """The sandbox's loop: read a request, run the handler, answer; until stdin closes."""
     import logging
 
@@ -301,6 +309,8 @@ def serve(spec: str) -> int:
     log = logging.getLogger("ndjson_parquet.local.sandbox")
     init_started = time.monotonic()
     handler = _load(spec)  # the init phase: imports happen once per sandbox
+    for module in preload:
+        importlib.import_module(module)
     log.info("INIT %s: %.0f ms", spec, (time.monotonic() - init_started) * 1000)
     for raw in sys.stdin:
         if not raw.strip():
@@ -312,9 +322,14 @@ def serve(spec: str) -> int:
             if stall.get("exit") == "before":
                 os._exit(1)
             time.sleep(float(stall.get("before", 0)))
+            killing = threading.Event()
             if stall.get("kill_worker") is not None:
-                threading.Thread(target=_kill_a_child, args=(float(stall["kill_worker"]),), daemon=True).start()
-            result = handler(request["event"], context)
+                args = (float(stall["kill_worker"]), killing)
+                threading.Thread(target=_kill_children, args=args, daemon=True).start()
+            try:
+                result = handler(request["event"], context)
+            finally:
+                killing.set()
             if stall.get("exit") == "after":
                 os._exit(1)
             if stall.get("after"):
@@ -336,4 +351,4 @@ def serve(spec: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1]))
+    sys.exit(serve(sys.argv[1], tuple(sys.argv[2:])))

@@ -70,10 +70,9 @@ def test_a_handler_exception_is_named_by_its_class(pool: SandboxPool) -> None:
 
 def test_an_overrun_is_sandbox_timedout_and_the_sandbox_is_replaced(pool: SandboxPool) -> None:
     before = pool.invoke({})["pid"]
-    pool.stall = {"timeout": 0.5, "before": 60}
     started = time.monotonic()
     with pytest.raises(FunctionError) as info:
-        pool.invoke({})
+        pool.invoke({}, {"timeout": 0.5, "before": 60})
     assert info.value.error_type == "Sandbox.Timedout"
     assert "timed out after 0.50 seconds" in str(info.value)
     assert time.monotonic() - started < 5
@@ -84,18 +83,16 @@ def test_an_overrun_is_sandbox_timedout_and_the_sandbox_is_replaced(pool: Sandbo
 
 def test_a_timeout_after_the_work_is_done_still_fails_the_invocation(pool: SandboxPool, tmp_path: Path) -> None:
     # the handler's effect (a commit) is durable, then the sandbox is killed at its timeout
-    pool.stall = {"timeout": 0.5, "after": 60}
     marker = tmp_path / "commit"
     with pytest.raises(FunctionError) as info:
-        pool.invoke({"write": str(marker)})
+        pool.invoke({"write": str(marker)}, {"timeout": 0.5, "after": 60})
     assert info.value.error_type == "Sandbox.Timedout"
     assert marker.read_text() == "committed"
 
 
 def test_an_exit_is_runtime_exit_error(pool: SandboxPool) -> None:
-    pool.stall = {"exit": "before"}
     with pytest.raises(FunctionError) as info:
-        pool.invoke({})
+        pool.invoke({}, {"exit": "before"})
     assert info.value.error_type == "Runtime.ExitError"
     assert "exit status 1" in str(info.value)
     assert pool.invoke({})["pid"]  # a new sandbox serves the next invocation
@@ -108,9 +105,8 @@ def test_a_kill_by_the_kernel_is_runtime_out_of_memory(pool: SandboxPool) -> Non
 
 
 def test_a_killed_worker_surfaces_as_the_handlers_worker_died_error(pool: SandboxPool) -> None:
-    pool.stall = {"kill_worker": 0.2}
     with pytest.raises(FunctionError) as info:
-        pool.invoke({"child": True})
+        pool.invoke({"child": True}, {"kill_worker": 0.2})
     assert info.value.error_type == "WorkerDiedError"
     assert "was killed" in str(info.value)
 
@@ -132,11 +128,11 @@ def test_the_task_host_reports_lambdas_error_names_through_invoke(aws: str) -> N
     host = LocalTaskHost(aws)
     p = SandboxPool(_config(timeout=0.5), prestart=False)
     try:
-        host.serve_lambda("ndjson-parquet-local-converter", p.invoke)
+        stalls: list[dict] = [{}, {"before": 60}]
+        host.serve_lambda("ndjson-parquet-local-converter", lambda event: p.invoke(event, stalls.pop(0)))
         lam = boto3.client("lambda")
         ok = lam.invoke(FunctionName="ndjson-parquet-local-converter", Payload=b"{}")
         assert "FunctionError" not in ok and json.loads(ok["Payload"].read())["pid"] in p.pids
-        p.stall = {"before": 60}
         # WHEN the state machine's lambda:invoke calls it
         got = lam.invoke(FunctionName="ndjson-parquet-local-converter", Payload=b"{}")
     finally:
@@ -155,3 +151,13 @@ def test_the_scratch_variable_names_the_sandboxes_own_folder() -> None:
         p.close()
     assert env["TABLE_NAME"] == env["TMPDIR"]
     assert not Path(env["TMPDIR"]).exists()  # removed with the sandbox
+
+
+def test_a_kill_mid_run_is_sandbox_timedout_while_the_context_shows_the_functions_timeout(
+    pool: SandboxPool, tmp_path: Path
+) -> None:
+    with pytest.raises(FunctionError) as info:
+        pool.invoke({}, {"kill_after": 0.5, "before": 60})
+    assert info.value.error_type == "Sandbox.Timedout" and "after 0.50 seconds" in str(info.value)
+    # an "after" stall: the handler saw the function's own timeout (30 s), not the stall's
+    assert pool.invoke({}, {"timeout": 0.5, "after": 0.1})["remaining_ms"] > 25_000
