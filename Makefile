@@ -13,7 +13,7 @@ SAMPLE_DIR := samples/input
 OUT ?= out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-java run sample test test-all fuzz lint infra-check iam-check bench chaos load deploy smoke destroy clean
+.PHONY: help setup check-java run sample test test-all fuzz lint infra-check iam-check artifact-check bench chaos load deploy smoke destroy clean
 
 help: ## List targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ run: $(STAMP) check-java ## Run the whole pipeline locally on the bundled sample
 	@echo "query it:  $(BIN)/ndjson-parquet sql $(OUT)/parquet \"select _manifest_id, count(*) as n_rows from dataset group by all order by all\""
 
 test: $(STAMP) check-java ## Run the test suite (unit, functional, e2e) with coverage
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term --cov-report=xml -m "not chaos" --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term --cov-report=xml -m "not chaos and not artifact" --durations=15 $(PYTEST_ARGS)
 
 fuzz: $(STAMP) ## Round-trip property tests with many examples (HYPOTHESIS_PROFILE=fuzz)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_roundtrip_property.py tests/unit/test_lines.py
@@ -56,6 +56,9 @@ infra-check: $(STAMP) ## cfn-lint and checkov on infra/
 
 iam-check: $(STAMP) ## Every role's policy against the static call map: missing and unused grants (also in make test)
 	$(BIN)/ndjson-parquet iam check
+
+artifact-check: $(STAMP) ## Build the converter Lambda artifact (build/converter/), check its size, convert + commit from it in an isolated interpreter
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m artifact -s tests/functional/converter/test_artifact.py
 
 bench: $(STAMP) check-java ## Benchmarks; results as JSON in bench/results/
 	$(BIN)/python -m bench.run_all
