@@ -171,6 +171,49 @@ def test_vpc_variant_creates_the_endpoints(aws: str) -> None:
     # THEN gateway and interface endpoints exist in that VPC and Chalice gets the subnets/groups
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
     services = sorted(e["ServiceName"].rsplit(".", 1)[-1] for e in endpoints)
-    assert services == ["dynamodb", "events", "kms", "logs", "s3", "sns", "sqs", "states"]
+    assert services == ["dynamodb", "events", "glue", "kms", "logs", "s3", "sns", "sqs", "states"]
     assert out["SubnetIds"] == subnet["SubnetId"] and out["SecurityGroupIds"] == sg
     assert "AWS::Glue::Connection" in out.not_created  # moto has no Glue connections in CloudFormation
+
+
+def test_the_converter_function_is_created_once_its_artifact_is_uploaded(deployed: it.StackOutputs) -> None:
+    """infra/deploy.sh's order: the stack without ConverterArtifactKey (no function: the code must
+    exist at creation, in the stack's own scripts bucket), the upload, the stack with the key."""
+    import io
+    import zipfile
+
+    lam, iam = client("lambda"), client("iam")
+    # GIVEN the stack as first deployed: the converter's role and outputs, no function, ClaimRun told glue
+    assert deployed["ConverterFunctionName"] == "ndjson-parquet-local-converter"
+    assert deployed["ConverterFunctionArn"].endswith(":function:ndjson-parquet-local-converter")
+    assert deployed["ConvertEngine"] == "glue" and int(deployed["LambdaMaxBytes"]) > 0
+    assert iam.get_role(RoleName=deployed["ConverterRoleName"])["Role"]["RoleName"] == "ndjson-parquet-local-converter"
+    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert "ndjson-parquet-local-converter" not in names
+    # WHEN the artifact is uploaded and the stack updated with its key
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("converter/handler.py", "def handler(event, context):\n    return event\n")
+    key = "converter/converter-test.zip"
+    client("s3").put_object(Bucket=deployed["ScriptsBucketName"], Key=key, Body=buf.getvalue())
+    params = it.stack_parameters("local", {"ConverterArtifactKey": key})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        again = it.deploy_to_endpoint(
+            client("cloudformation"),
+            "ndjson-parquet-local",
+            params,
+            template_body=it.render_template("local", allow_placeholder=True),
+        )
+    # THEN the function exists as the template says, and ClaimRun is told the stack's rule
+    fn = lam.get_function(FunctionName="ndjson-parquet-local-converter")
+    config = fn["Configuration"]
+    assert config["FunctionArn"] == again["ConverterFunctionArn"]
+    assert (config["Runtime"], config["Handler"]) == ("python3.11", "converter.handler.handler")
+    assert (config["MemorySize"], config["Timeout"]) == (3538, 300)
+    assert config["Role"].endswith(":role/ndjson-parquet-local-converter")
+    env = config["Environment"]["Variables"]
+    assert env["OUTPUT_PATH"] == again["OutputPath"] and env["TABLE_LOCATION"] == again["DatasetLocation"]
+    assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 10
+    assert again["ConvertEngine"] == "auto"
+    assert "ConverterFunction" not in again.not_created

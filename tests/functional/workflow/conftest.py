@@ -60,10 +60,30 @@ class GlueDouble:
 
 
 @dataclass
+class ConverterDouble:
+    """Stands in for the converter function (converter/handler.py): the Glue double's output, then the
+    converter's answer; ``fail_with`` raises that exception instead (Step Functions sees its class name)."""
+
+    glue: GlueDouble
+    fail_with: BaseException | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.events.append(event)
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.glue({"--MANIFEST_PATH": event["manifest_uri"], "--OUTPUT_PATH": OUTPUT, "--QUARANTINE_PATH": QUARANTINE})
+        self.glue.runs.pop()  # a Lambda run, not a Glue one
+        run_id = f"lambda-run-{len(self.events)}"
+        return {"engine": "lambda", "run_id": run_id, "manifest_id": event["manifest_id"], "totals": {}}
+
+
+@dataclass
 class Workflow:
     host: LocalTaskHost
     state_machine_arn: str
     glue: GlueDouble
+    converter: ConverterDouble
     ddb: Any
     s3: Any
     sqs: Any
@@ -141,6 +161,13 @@ class Workflow:
             ExpressionAttributeValues=_to_item({":a": execution_arn}),
         )
 
+    def use_engine(self, setting: str, monkeypatch: pytest.MonkeyPatch, lambda_max_bytes: int | None = None) -> None:
+        """ClaimRun's engine rule for the next claims (CONVERT_ENGINE, LAMBDA_MAX_BYTES)."""
+        monkeypatch.setenv("CONVERT_ENGINE", setting)
+        if lambda_max_bytes is not None:
+            monkeypatch.setenv("LAMBDA_MAX_BYTES", str(lambda_max_bytes))
+        get_settings.cache_clear()
+
     def put_manifest_ready(self, manifest_id: str) -> None:
         resp = self.events.put_events(
             Entries=[
@@ -216,6 +243,8 @@ def workflow(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
         "BREAKER_THRESHOLD": "3",
         "EVENTS_DLQ_URL": dlq_url,
         "RECOVER_AFTER_SECONDS": "60",
+        # Glue unless a test chooses the rule (CONVERT_ENGINE=auto): these tests' manifests are small.
+        "CONVERT_ENGINE": "glue",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -224,7 +253,9 @@ def workflow(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
 
     host = LocalTaskHost(aws)
     glue = GlueDouble(s3)
+    converter = ConverterDouble(glue)
     arns = {
+        "ConverterFunctionArn": host.serve_lambda("wf-converter", converter),
         "ClaimRunFunctionArn": host.serve_lambda("wf-claim_run", tasks.claim_run_task),
         "FinalizeFunctionArn": host.serve_lambda("wf-finalize", tasks.finalize_task),
         "CompensateFunctionArn": host.serve_lambda("wf-compensate", tasks.compensate_task),
@@ -265,7 +296,7 @@ def workflow(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     )
     events.create_archive(ArchiveName="wf-archive", EventSourceArn=bus_arn, RetentionDays=7)
     host.route_rule(BUS, RULE)
-    wf = Workflow(host, sm_arn, glue, ddb, s3, sqs, sfn, events, alerts_url, dlq_url)
+    wf = Workflow(host, sm_arn, glue, converter, ddb, s3, sqs, sfn, events, alerts_url, dlq_url)
     yield wf
     # Executions run in moto's threads: let them end before the reset, or they would run on into
     # the next test's resources (same names).
