@@ -21,6 +21,11 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
         Path(event["write"]).write_text("committed")
     if event.get("sigkill_self"):
         os.kill(os.getpid(), signal.SIGKILL)
+    if event.get("put"):  # an S3 call with the environment's credentials, as the job's are
+        import boto3
+
+        bucket, key = event["put"]
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"x")
     if event.get("raise"):
         raise WorkerDiedError(event["raise"])
     if event.get("child"):  # a worker process; it is killed by the sandbox's kill_worker stall
