@@ -53,11 +53,14 @@ QUERY = (
 
 @pytest.fixture(scope="module")
 def first_run(small_input: Path, tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """``make run``'s engine rule (auto): every manifest of this small input goes to the converter
+    Lambda, so the run needs no Java at all: it runs with none (JAVA_HOME points nowhere)."""
     work = tmp_path_factory.mktemp("e2e-run")
     proc = cli(
         "run", "--input", str(small_input), "--output", str(work / "parquet"), "--quarantine",
         str(work / "quarantine"), "--summary-json", str(work / "summary.json"), "--batch-max-files", "2",
         "--shards", "2", "--idle-timeout", "120",
+        env_extra={"JAVA_HOME": str(work / "no-such-jdk")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return FirstRun(
@@ -88,6 +91,16 @@ def test_run_exits_zero_and_reconciles(first_run: FirstRun) -> None:
     assert sum(len(files) for files in sources.values()) == 4
     assert re.search(r"^\| reconciled\s+\|\s+yes \|$", proc.stdout, re.MULTILINE), proc.stdout
     assert "ignoring 1 file(s) without a tracked suffix" in proc.stderr
+
+
+def test_auto_sends_small_manifests_to_the_lambda_engine_and_starts_no_jvm(first_run: FirstRun) -> None:
+    summary, proc = first_run.summary, first_run.proc
+    # every manifest converted by the converter Lambda (the run summaries' engine), none by Glue
+    assert summary["engines"] == {"lambda": summary["manifests"], "glue": 0}
+    assert summary["spark_started"] is False  # and no SparkSession: the run had no Java to start one
+    assert re.search(rf"^\| engines\s+\|\s+lambda {summary['manifests']}, glue 0 \(no JVM\) \|$", proc.stdout, re.M)
+    engines = {json.loads(p.read_text())["engine"] for p in (first_run.work / "parquet" / "_runs").glob("*.json")}
+    assert engines == {"lambda"}
 
 
 def test_every_valid_line_is_one_row_with_provenance(first_run: FirstRun) -> None:
@@ -128,11 +141,13 @@ def test_every_bad_line_is_one_quarantine_record(first_run: FirstRun) -> None:
 
 @pytest.fixture(scope="module")
 def second_run(first_run: FirstRun, small_input: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """The same input again into the first run's output, other batching, logging at INFO."""
+    """The same input again into the first run's output, on the Glue engine, other batching,
+    logging at INFO."""
     work = first_run.work
     proc = cli(
         "run", "--input", str(small_input), "--output", str(work / "parquet"), "--quarantine",
-        str(work / "quarantine"), "--batch-max-files", "3", "--shards", "2",
+        str(work / "quarantine"), "--batch-max-files", "3", "--shards", "2", "--engine", "glue",
+        "--summary-json", str(work / "summary-glue.json"),
         env_extra={"LOG_LEVEL": "INFO", "POWERTOOLS_LOG_LEVEL": "INFO"},
     )  # fmt: skip
     return work, proc
@@ -143,6 +158,30 @@ def test_second_run_replaces_not_duplicates(second_run: tuple[Path, subprocess.C
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(_read_rows(work / "parquet")) == len(EXPECTED_ROWS)
     assert len(_read_quarantine(work / "quarantine")) == len(EXPECTED_QUARANTINE)
+
+
+# Columns that name the run, not the data: the manifest (batching differs) and when it was ingested.
+RUN_COLUMNS = {"_manifest_id", "_ingested_at", "_ingest_date", "dt"}
+
+
+def _data(rows: list[dict]) -> list[str]:
+    return sorted(
+        json.dumps({k: v for k, v in r.items() if k not in RUN_COLUMNS}, sort_keys=True, default=str) for r in rows
+    )
+
+
+def test_the_glue_engine_gives_the_same_rows_as_the_lambda_engine(
+    first_run: FirstRun, second_run: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    work, proc = second_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((work / "summary-glue.json").read_text())
+    assert summary["engines"] == {"lambda": 0, "glue": summary["manifests"]} and summary["spark_started"] is True
+    # the same rows, value for value, as the Lambda engine's run of the same input
+    assert _data(_read_rows(work / "parquet")) == _data(first_run.rows)
+    assert {(r["source_file"], r["line_number"], r["reason"]) for r in _read_quarantine(work / "quarantine")} == {
+        (r["source_file"], r["line_number"], r["reason"]) for r in first_run.quarantine
+    }
 
 
 # What a whole event dump looks like, whichever logger printed it.

@@ -23,11 +23,13 @@ def test_input_without_data_files(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_no_java(tmp_path: Path, monkeypatch) -> None:
+def test_no_java_for_the_glue_engine(tmp_path: Path, monkeypatch) -> None:
+    # --engine glue needs Spark for every manifest: refused before anything starts. (auto and
+    # lambda need Java only once a manifest goes to Glue: tests/functional/local/test_lazy_spark.py)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.ndjson").write_text("{}\n")
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-such-jdk"))
-    proc = cli("run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"))
+    proc = cli("run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"), "--engine", "glue")
     assert proc.returncode == 2
     assert "Java 17 is required by Spark" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -234,3 +234,31 @@ def test_the_operator_may_read_the_tables_metadata_with_schema_stage_and_a_handl
     with acting_as(callers["tracker"]), pytest.raises(ClientError) as info_denied:
         main(["schema", "--stage", STAGE])
     assert "glue:GetTable" in str(info_denied.value)
+
+
+def test_the_converter_sandbox_signs_as_the_converter_role_and_a_missing_grant_fails(enforced: Any) -> None:
+    # GIVEN the converter Lambda's sandbox configured as the local runtime configures it
+    from ndjson_parquet.local.runtime import RunOptions, converter_config
+    from ndjson_parquet.local.sandbox import FunctionConfig, FunctionError, SandboxPool
+
+    outputs, callers = enforced
+    config = converter_config(
+        None, outputs, {}, RunOptions(input_dir=Path("."), output_dir=Path(".")), callers["converter"]
+    )
+    assert config.environment["AWS_ACCESS_KEY_ID"] == callers["converter"].access_key
+    assert "AWS_SESSION_TOKEN" not in config.environment
+    pool = SandboxPool(FunctionConfig(**{**config.__dict__, "handler": "tests.functional.local.sandbox_handlers:echo"}))
+    try:
+        # WHEN it writes where its role may (the output bucket) and where it may not (the manifests)
+        pool.invoke({"put": [outputs["OutputBucketName"], "data/probe.parquet"]})
+        with pytest.raises(FunctionError) as info:
+            pool.invoke({"put": [outputs["ManifestBucketName"], "manifests/probe.json"]})
+    finally:
+        pool.close()
+    # THEN the second is refused: its calls carry the converter role's policy, not the administrator's
+    assert info.value.error_type == "ClientError"
+    assert "AccessDenied" in str(info.value)
+    assert (
+        boto3.client("s3").get_object(Bucket=outputs["OutputBucketName"], Key="data/probe.parquet")["Body"].read()
+        == b"x"
+    )
