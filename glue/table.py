@@ -291,7 +291,11 @@ def _maybe_committed(metadata: Any, manifest_id: str) -> bool:
         if committed is None or committed == manifest_id:
             return True
         if snapshot.parent_snapshot_id is None:
-            return False  # the table's first snapshot: the history is whole
+            # The table's first snapshot (sequence number 1: the table is format v2) means the history
+            # is whole. pyiceberg's ExpireSnapshots clears the parent id of the oldest snapshot it
+            # keeps, so a parentless snapshot with a later number is a history cut short: look (else
+            # a replay after an expiry would append its rows a second time).
+            return snapshot.sequence_number != 1
         if by_id is None:
             by_id = {s.snapshot_id: s for s in metadata.snapshots}
         snapshot = by_id.get(snapshot.parent_snapshot_id)

@@ -443,3 +443,23 @@ def test_a_deterministic_refusal_is_not_a_conflict(tmp_path):
         commit_manifest(catalog, config, _COMMIT_SCHEMA, [write("m1")], "m1", "tok2")  # a replay of m1
     assert not isinstance(caught.value, TableCommitConflictError)
     assert not is_commit_conflict({"Error": "States.TaskFailed", "Cause": f"TableCommitError: {caught.value}"})
+
+
+def test_a_replay_after_snapshot_expiry_still_replaces_its_rows(tmp_path):
+    """Snapshot expiry (the stack's retention optimizer; here pyiceberg's ExpireSnapshots, which
+    also clears the parent id of the oldest snapshot it keeps) cuts the history short: a replay
+    of a manifest whose commit was expired must still find and replace its files, never append."""
+    config = _table(tmp_path)
+    write = _data_writer(tmp_path)
+    catalog = open_catalog(config)
+    for mid in ("m1", "m2", "m3"):
+        commit_manifest(catalog, config, _COMMIT_SCHEMA, [write(mid)], mid, "tok")
+    table = catalog.load_table(config.identifier)
+    ordered = sorted(table.metadata.snapshots, key=lambda s: s.sequence_number)
+    table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in ordered[:2]]).commit()  # m1's, m2's
+    assert [s.parent_snapshot_id for s in catalog.load_table(config.identifier).metadata.snapshots] == [None]
+
+    result = commit_manifest(catalog, config, _COMMIT_SCHEMA, [write("m1")], "m1", "replay")
+
+    assert result.files_replaced == 1
+    assert _rows_per_manifest(config) == {"m1": 3, "m2": 3, "m3": 3}
