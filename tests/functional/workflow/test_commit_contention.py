@@ -17,7 +17,15 @@ def _breaker_failures() -> int:
     return len(breaker.read_state(tasks.store()).failures)
 
 
-def test_a_glue_run_that_lost_to_contention_spends_no_attempt(workflow: Workflow) -> None:
+def _running(workflow: Workflow, mid: str, n_files: int, attempts: int = 0) -> tuple[list[str], str]:
+    pks = workflow.seed_manifest(mid, n_files=n_files, attempts=attempts, status=keys.MANIFEST_RUNNING)
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:wf-convert-manifest:{mid}"
+    workflow.set_owner(mid, arn)
+    return pks, arn
+
+
+def test_contention_spends_no_attempt_and_a_refusal_keeps_its_isolation(workflow: Workflow) -> None:
+    # (one test, one state machine: the fixture is the expensive part)
     # GIVEN a manifest of one file whose next own failure would quarantine it (attempts 2 of 3)
     mid = f"{DATE}-000011"
     [pk] = workflow.seed_manifest(mid, n_files=1, attempts=2)
@@ -41,15 +49,6 @@ def test_a_glue_run_that_lost_to_contention_spends_no_attempt(workflow: Workflow
     assert workflow.outputs(mid) == []
     assert DATE in list(tasks.store().open_dates())  # flush_stale / the next arrival seal it again
 
-
-def _running(workflow: Workflow, mid: str, n_files: int, attempts: int = 0) -> tuple[list[str], str]:
-    pks = workflow.seed_manifest(mid, n_files=n_files, attempts=attempts, status=keys.MANIFEST_RUNNING)
-    arn = f"arn:aws:states:us-east-1:123456789012:execution:wf-convert-manifest:{mid}"
-    workflow.set_owner(mid, arn)
-    return pks, arn
-
-
-def test_the_lambda_converters_error_name_is_contention_and_a_refusal_is_not(workflow: Workflow) -> None:
     # GIVEN two running manifests of 3 files and one running manifest of 1 file
     lost, lost_arn = _running(workflow, f"{DATE}-000012", 3, attempts=1)
     refused, refused_arn = _running(workflow, f"{DATE}-000013", 3)
