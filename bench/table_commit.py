@@ -24,7 +24,12 @@ on the same (full) table, in one local[2] SparkSession: a first run (JVM warm-up
 change the first converted manifest may bring), then CONVERT_ROUNDS new manifest(s) and one replay,
 each reporting ``commit_s`` (quarantine folder move + table commit) as a share of ``total_s``.
 
-``python -m bench.table_commit [--manifests N] [--reps R] [--no-spark] [--out PATH]``; ``make
+``--expire-keep K`` (off by default): after the last point, expire all but the newest K snapshots
+(pyiceberg's ExpireSnapshots, what the stack's retention optimizer does) and measure the point
+again: commit cost on a table whose history was cut (``glue/table.py`` then looks up a new
+manifest's earlier files too, as for a replay). ``--manifests 1440`` is a day of one-minute commits.
+
+``python -m bench.table_commit [--manifests N] [--reps R] [--expire-keep K] [--no-spark] [--out PATH]``; ``make
 bench`` runs the defaults. Results: ``bench/results/table_commit.json``. Figures are for reading:
 only the correctness checks (replaced files, row counts) fail the bench.
 """
@@ -289,7 +294,17 @@ def _mid(i: int) -> str:
     return f"base-{i:05d}"
 
 
-def _commit_bench(work: Path, manifests: int, reps: int) -> tuple[dict[str, Any], Any]:
+def expire_to(catalog: Any, config: Any, keep: int) -> int:
+    """Expire every snapshot but the newest ``keep`` (metadata only, as a retention run does)."""
+    table = catalog.load_table(config.identifier)
+    ordered = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number))
+    old = [s.snapshot_id for s in ordered[: max(0, len(ordered) - keep)]]
+    if old:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
+    return len(old)
+
+
+def _commit_bench(work: Path, manifests: int, reps: int, expire_keep: int = 0) -> tuple[dict[str, Any], Any]:
     from glue.table import TableConfig, commit_manifest, open_catalog
 
     location = work / "table"
@@ -320,6 +335,18 @@ def _commit_bench(work: Path, manifests: int, reps: int) -> tuple[dict[str, Any]
             flush=True,
         )
     full = points[-1]
+    expired: dict[str, Any] | None = None
+    if expire_keep:
+        started = time.perf_counter()
+        removed = expire_to(catalog, config, expire_keep)
+        expire_s = round(time.perf_counter() - started, 2)
+        point, count = _point(catalog, config, writer, count, reps, len(points))
+        expired = {"kept": expire_keep, "expired": removed, "expire_seconds": expire_s, **point}
+        print(
+            f"  after expiring {removed} snapshots (kept {expire_keep}): new {point['new']['median_ms']} ms "
+            f"(p95 {point['new']['p95_ms']}), replay {point['replay']['median_ms']} ms",
+            flush=True,
+        )
     result = {
         "layout": {
             "files_per_manifest": FILES_PER_MANIFEST,
@@ -335,6 +362,8 @@ def _commit_bench(work: Path, manifests: int, reps: int) -> tuple[dict[str, Any]
         "bulk_builds": bulk,
         "table_final": full["table_after"],
     }
+    if expired is not None:
+        result["after_expiry"] = expired
     return result, config
 
 
@@ -396,7 +425,9 @@ def _conversion(work: Path, config: Any, files: int, file_mb: float, rounds: int
     }
 
 
-def run(manifests: int, reps: int, spark: bool, files: int, file_mb: float, rounds: int) -> dict[str, Any]:
+def run(
+    manifests: int, reps: int, spark: bool, files: int, file_mb: float, rounds: int, expire_keep: int = 0
+) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     import pyiceberg
 
@@ -404,7 +435,7 @@ def run(manifests: int, reps: int, spark: bool, files: int, file_mb: float, roun
     work = Path(tempfile.mkdtemp(prefix="bench-table-"))
     try:
         started = time.perf_counter()
-        commits, config = _commit_bench(work, manifests, reps)
+        commits, config = _commit_bench(work, manifests, reps, expire_keep)
         conversion = _conversion(work, config, files, file_mb, rounds) if spark else None
         return {
             "what": "Iceberg commit_manifest cost per manifest on a table holding many manifests (SQL catalog, "
@@ -429,11 +460,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-spark", action="store_true", help="skip the conversion through run_job")
     parser.add_argument("--convert-files", type=int, default=CONVERT_FILES)
     parser.add_argument("--convert-file-mb", type=float, default=CONVERT_FILE_MB)
+    parser.add_argument("--expire-keep", type=int, default=0, help="then expire all but K snapshots, measure again")
     parser.add_argument("--out", type=Path, default=RESULT, help="where the JSON goes")
     args = parser.parse_args([] if argv is None else argv)
     if args.manifests < 2 or args.reps < 1:
         parser.error("--manifests must be >= 2 and --reps >= 1")
-    result = run(args.manifests, args.reps, not args.no_spark, args.convert_files, args.convert_file_mb, CONVERT_ROUNDS)
+    result = run(
+        args.manifests,
+        args.reps,
+        not args.no_spark,
+        args.convert_files,
+        args.convert_file_mb,
+        CONVERT_ROUNDS,
+        args.expire_keep,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name in ("commit_at_start", "commit_new_on_full_table", "commit_replay_on_full_table"):

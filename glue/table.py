@@ -13,19 +13,24 @@ from metadata alone: ``_manifest_id`` keeps full column metrics (not Iceberg's d
 are that manifest's id. The table is partitioned by ``_ingest_date`` (identity), a real column of
 every data file holding the manifest's date, so each file's partition value comes from its own
 statistics. Concurrent manifests commit optimistically; a conflict reloads the table
-and tries again after a jittered backoff (chalicelib/backoff.py).
+and tries again after a jittered backoff (chalicelib/backoff.py), for as long as the caller's
+deadline allows (a Lambda converter stops before its timeout) and at most
+``COMMIT_RETRY_SECONDS``; conflicts that outlast it raise ``TableCommitConflictError``, which the
+workflow treats as transient (chalicelib/commit_conflict.py), unlike any other refusal.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from chalicelib.backoff import sleep_before_retry
+from chalicelib.backoff import backoff_delay
+from chalicelib.commit_conflict import conflict_message
 from glue.rescue import INGEST_DATE, MANIFEST_ID
 from glue.storage import S3Config
 from glue.table_schema import DEFAULT_MODE, Change, check_mode
@@ -44,11 +49,22 @@ TABLE_PROPERTIES = {
     # (bench/table_commit.py measured 6.7 s per commit at 500 manifests without it).
     "commit.manifest-merge.enabled": "true",
 }
-COMMIT_ATTEMPTS = 12
+# How long a commit keeps retrying conflicts when the caller gives no earlier deadline. Commits to
+# one table are serialised by the catalog's compare-and-swap: N committers at once need about N
+# commit times, so this covers far more than the converter's reserved concurrency.
+COMMIT_RETRY_SECONDS = 300.0
+# Full-jitter backoff between conflicting attempts: base * 2**attempt, capped (chalicelib/backoff.py).
+CONFLICT_BACKOFF_BASE, CONFLICT_BACKOFF_CAP = 0.05, 2.0
 
 
 class TableCommitError(RuntimeError):
-    """The manifest could not be committed (conflicts outlasted the retries, or a bad data file)."""
+    """The manifest could not be committed: deterministic (a data file holding other manifests'
+    rows), so retrying the same manifest as is would fail again."""
+
+
+class TableCommitConflictError(TableCommitError):
+    """Other manifests kept committing first until the deadline: nothing was committed, and the
+    same manifest commits fine later. Transient: no attempt is spent on its files."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +291,11 @@ def _maybe_committed(metadata: Any, manifest_id: str) -> bool:
         if committed is None or committed == manifest_id:
             return True
         if snapshot.parent_snapshot_id is None:
-            return False  # the table's first snapshot: the history is whole
+            # The table's first snapshot (sequence number 1: the table is format v2) means the history
+            # is whole. pyiceberg's ExpireSnapshots clears the parent id of the oldest snapshot it
+            # keeps, so a parentless snapshot with a later number is a history cut short: look (else
+            # a replay after an expiry would append its rows a second time).
+            return snapshot.sequence_number != 1
         if by_id is None:
             by_id = {s.snapshot_id: s for s in metadata.snapshots}
         snapshot = by_id.get(snapshot.parent_snapshot_id)
@@ -347,27 +367,41 @@ def commit_manifest(
     manifest_id: str,
     run_token: str,
     changes: list[Change] | None = None,
-    attempts: int = COMMIT_ATTEMPTS,
+    deadline: float | None = None,
 ) -> CommitResult:
     """Commit one manifest's data files (``paths``, all written with ``schema``): one snapshot
-    that replaces the manifest's earlier rows, schema changes included. Retried on conflicts."""
+    that replaces the manifest's earlier rows, schema changes included.
+
+    A commit conflict (``CommitFailedException``: another commit moved the table first) reloads
+    and retries after a jittered backoff. ``deadline`` (a ``time.monotonic()`` value)
+    bounds it: a retry is started only if its backoff plus the slowest attempt so far still end
+    before ``min(deadline, start + COMMIT_RETRY_SECONDS)``; otherwise ``TableCommitConflictError``.
+    Any other failure raises at once (``TableCommitError`` for a deterministic refusal)."""
     from pyiceberg.exceptions import CommitFailedException
 
     properties = {"manifest_id": manifest_id, "run_token": run_token}
     if changes:
         properties["schema_changes"] = "; ".join(c.describe() for c in changes)[:4000]
-    for attempt in range(1, attempts + 1):
+    started = time.monotonic()
+    stop = started + COMMIT_RETRY_SECONDS if deadline is None else min(deadline, started + COMMIT_RETRY_SECONDS)
+    slowest = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        began = time.monotonic()
         try:
             with warnings.catch_warnings():
                 # pyiceberg warns when a filter matches nothing: a first commit, not a problem.
                 warnings.filterwarnings("ignore", message="Delete operation did not match any records")
                 result = _commit_once(catalog, config, schema, paths, manifest_id, properties)
         except CommitFailedException as exc:
-            # Another manifest committed first (optimistic concurrency): reload and redo.
-            if attempt == attempts:
-                raise TableCommitError(f"manifest {manifest_id}: {attempts} commit conflicts in a row: {exc}") from exc
+            # Another manifest committed first (optimistic concurrency): nothing of ours landed.
+            now = time.monotonic()
+            slowest = max(slowest, now - began)
+            delay = backoff_delay(attempt, CONFLICT_BACKOFF_BASE, CONFLICT_BACKOFF_CAP)
+            if now + delay + slowest > stop:
+                raise TableCommitConflictError(conflict_message(manifest_id, attempt, now - started, str(exc))) from exc
             log.info("manifest %s: commit conflict (%s), attempt %d", manifest_id, exc, attempt)
-            sleep_before_retry(attempt, base=0.05, cap=5.0)
+            time.sleep(delay)
             continue
         return CommitResult(**{**result.__dict__, "attempts": attempt})
-    raise AssertionError("unreachable")

@@ -13,6 +13,11 @@ step (2) moves the files to ``held#<id>`` instead (no attempt spent, no narrowin
 again until ``ndjson-parquet release``), step (3) marks the manifest ``held`` with the changes, an
 SNS alert names the manifest and the fields, and the breaker does not count it (the policy did its
 job; counting it would pause the sealing of manifests that bring nothing new).
+A run whose commit lost to other manifests' commits until its deadline (``TableCommitConflictError``,
+chalicelib/commit_conflict.py: contention, not a fault of the data) is not charged either: step (2)
+returns its files to pending as they were (no attempt, no narrowing: ``requeue_file``), and the
+breaker does not count it (contention would otherwise pause every date's sealing). Its files are
+sealed again by the next seal of their date, with whatever arrived since.
 A crash anywhere re-runs cleanly: deletes are idempotent and a moved file is not claimed anymore.
 
 A failed *replay* of a manifest that succeeded before is different: its files are converted and
@@ -27,6 +32,7 @@ import time
 from typing import Any
 
 from chalicelib import keys
+from chalicelib.commit_conflict import is_commit_conflict
 from chalicelib.schema_policy import ERROR_NAME as SCHEMA_CHANGE_ERROR
 from chalicelib.schema_policy import SchemaRefusal, parse_refusal, refusal_message
 from chalicelib.table_commits import TableRef, committed_snapshot
@@ -131,6 +137,21 @@ def plan_file(
     )
 
 
+def requeue_file(item: dict[str, Any], manifest_id: str, shard_count: int, stamp: str) -> FileUpdate:
+    """Where one claimed file goes after its manifest's commit lost to contention (pure): back to
+    pending exactly as it was sealed (attempts and any earlier ``batch_limit`` unchanged), its
+    date reopened and the file taken out of the sealed totals, as for any requeue."""
+    date = file_date(item, manifest_id)
+    return FileUpdate(
+        pk=str(item["pk"]),
+        status=keys.PENDING,
+        status_key=keys.pending_status_key(date, file_shard(item, shard_count)),
+        set_attrs={"failed_manifest_id": manifest_id, "requeued_at": stamp},
+        reopen_date=date,
+        unseal_bytes=int(item.get("size") or 0),
+    )
+
+
 def compensate(
     payload: dict[str, Any],
     store: TrackingTable,
@@ -228,11 +249,16 @@ def compensate(
     if refusal is not None:
         return _hold(store, sns, alerts_topic_arn, manifest_id, item, execution_arn, refusal, stamp, result)
 
+    # Commit conflicts outlasted the retries (TableCommitConflictError): transient, nobody's fault.
+    contention = not replay_of_success and is_commit_conflict(payload.get("error"))
     claimed = [f for page in store.iter_claimed_file_pages(manifest_id) for f in page]
     # The manifest's own file count (stable across a retried Compensate that already moved a
     # chunk of its files), else what is still claimed.
     manifest_files = int(item.get("file_count") or 0) or len(claimed)
-    updates = [plan_file(f, manifest_id, max_attempts, shard_count, stamp, manifest_files) for f in claimed]
+    if contention:
+        updates = [requeue_file(f, manifest_id, shard_count, stamp) for f in claimed]
+    else:
+        updates = [plan_file(f, manifest_id, max_attempts, shard_count, stamp, manifest_files) for f in claimed]
     try:
         store.move_claimed_files(manifest_id, updates, owner_execution_arn=execution_arn)
         store.end_run(
@@ -245,9 +271,13 @@ def compensate(
         result["reason"] = "ownership lost while compensating"
         return result
     result["requeued"] = sum(1 for u in updates if u.status == keys.PENDING)
-    result["narrowed_to"] = narrowed_limit({}, manifest_files) if manifest_files > 1 else 0
+    result["narrowed_to"] = narrowed_limit({}, manifest_files) if manifest_files > 1 and not contention else 0
     result["quarantined"] = sum(1 for u in updates if u.status == keys.QUARANTINED)
     result["compensated"] = True
+    if contention:
+        result["reason"] = "commit conflicts outlasted the retries: requeued as sealed, no attempt spent"
+        log.warning("compensated commit contention", extra={k: v for k, v in result.items() if k != "breaker"})
+        return result
 
     state, opened = breaker.record_failure(store, now, breaker_cfg)
     result["breaker"] = state.state

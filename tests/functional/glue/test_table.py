@@ -320,3 +320,146 @@ def test_the_glue_data_catalog_on_moto_with_files_in_s3(aws, tmp_path):
     assert table.current_snapshot().snapshot_id == result.snapshot_id
     assert table.scan().to_arrow().to_pylist()[0]["n"] == 1
     assert [f.name for f in final] == ["n"]
+
+
+_COMMIT_SCHEMA = pa.schema(
+    [
+        ("n", pa.int64()),
+        ("_rescued_data", pa.string()),
+        ("_source_file", pa.string()),
+        ("_source_line", pa.int64()),
+        ("_manifest_id", pa.string()),
+    ]
+)
+
+
+def _data_writer(tmp_path: Path):
+    data = tmp_path / "out" / "table" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+
+    def write(*mids: str) -> str:
+        path = data / f"{mids[0]}-{uuid.uuid4().hex[:8]}.parquet"
+        rows = [{"n": i, "_source_file": m, "_source_line": i + 1, "_manifest_id": m} for m in mids for i in range(3)]
+        pq.write_table(pa.Table.from_pylist(rows, schema=_COMMIT_SCHEMA), path)
+        return str(path)
+
+    return write
+
+
+def _rows_per_manifest(config: TableConfig) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for mid in _read(config).column("_manifest_id").to_pylist():
+        counts[mid] = counts.get(mid, 0) + 1
+    return counts
+
+
+def test_many_small_manifests_committing_at_once_all_succeed(tmp_path):
+    """One-minute seals mean many small manifests committing to one table at the same moment:
+    every one of them must land (conflicts retried in place), none charged a failure. sqlite's
+    compare-and-swap on the metadata pointer stands in for Glue's UpdateTable VersionId check."""
+    config = _table(tmp_path)
+    write = _data_writer(tmp_path)
+    commit_manifest(open_catalog(config), config, _COMMIT_SCHEMA, [write("m-first")], "m-first", "tok")  # the table
+    writers = 12
+    barrier = threading.Barrier(writers)
+    results, errors = [], []
+
+    def work(w: int) -> None:
+        try:
+            catalog = open_catalog(config)
+            path = write(f"m{w}")
+            barrier.wait(timeout=60)
+            results.append(commit_manifest(catalog, config, _COMMIT_SCHEMA, [path], f"m{w}", "tok"))
+        except Exception as exc:  # reported below, with the others
+            errors.append(repr(exc))
+            barrier.abort()
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert _rows_per_manifest(config) == {"m-first": 3, **{f"m{w}": 3 for w in range(writers)}}
+    assert sum(r.attempts for r in results) > writers  # they did conflict, and retried in place
+    table = open_catalog(config).load_table(config.identifier)
+    assert len(table.metadata.snapshots) == writers + 1  # one snapshot per manifest, no more
+
+
+def test_conflicts_that_outlast_the_deadline_raise_the_transient_error_and_commit_nothing(tmp_path):
+    """A rival commits right before each of our attempts swaps the pointer, so every attempt loses
+    the compare-and-swap for real. The commit gives up before its deadline with the named
+    conflict error (the workflow requeues its files without an attempt), having committed nothing."""
+    import time
+
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from chalicelib.commit_conflict import COMMIT_CONFLICT, ERROR_NAME, is_commit_conflict
+    from glue.table import TableCommitConflictError, TableCommitError
+
+    config = _table(tmp_path)
+    write = _data_writer(tmp_path)
+    commit_manifest(open_catalog(config), config, _COMMIT_SCHEMA, [write("r0")], "r0", "tok")
+    rival_catalog = open_catalog(config)
+    rivals: list[str] = []
+
+    class RivalFirst(SqlCatalog):
+        def commit_table(self, table, requirements, updates):
+            mid = f"r{len(rivals) + 1}"
+            commit_manifest(rival_catalog, config, _COMMIT_SCHEMA, [write(mid)], mid, "tok")
+            rivals.append(mid)
+            return super().commit_table(table, requirements, updates)
+
+    contended = RivalFirst("local", uri=config.uri, warehouse=config.location)
+    budget = 1.5
+    started = time.monotonic()
+    with pytest.raises(TableCommitConflictError) as caught:
+        commit_manifest(contended, config, _COMMIT_SCHEMA, [write("mine")], "mine", "tok", deadline=started + budget)
+    elapsed = time.monotonic() - started
+
+    assert isinstance(caught.value, TableCommitError)  # callers catching the old error still do
+    assert str(caught.value).startswith(COMMIT_CONFLICT) and "manifest mine" in str(caught.value)
+    assert len(rivals) >= 2  # it retried in place before giving up
+    assert elapsed < budget + 0.5  # stopped by the deadline (a Lambda ends before its timeout)
+    assert _rows_per_manifest(config) == {"r0": 3, **{m: 3 for m in rivals}}  # nothing of "mine"
+    # The names the workflow sees: the Lambda's error name, and a Glue run's ErrorMessage
+    assert is_commit_conflict({"Error": ERROR_NAME, "Cause": "{}"})
+    glue_cause = json.dumps({"JobRunState": "FAILED", "ErrorMessage": f"{ERROR_NAME}: {caught.value}"})
+    assert is_commit_conflict({"Error": "States.TaskFailed", "Cause": glue_cause})
+
+
+def test_a_deterministic_refusal_is_not_a_conflict(tmp_path):
+    """A data file holding two manifests' rows cannot be replaced for one of them: that refusal
+    is deterministic, raised at once as the plain TableCommitError, never retried as contention."""
+    from chalicelib.commit_conflict import is_commit_conflict
+    from glue.table import TableCommitConflictError, TableCommitError
+
+    config = _table(tmp_path)
+    write = _data_writer(tmp_path)
+    catalog = open_catalog(config)
+    commit_manifest(catalog, config, _COMMIT_SCHEMA, [write("m1", "m2")], "m1", "tok")
+    with pytest.raises(TableCommitError, match="does not hold manifest m1 alone") as caught:
+        commit_manifest(catalog, config, _COMMIT_SCHEMA, [write("m1")], "m1", "tok2")  # a replay of m1
+    assert not isinstance(caught.value, TableCommitConflictError)
+    assert not is_commit_conflict({"Error": "States.TaskFailed", "Cause": f"TableCommitError: {caught.value}"})
+
+
+def test_a_replay_after_snapshot_expiry_still_replaces_its_rows(tmp_path):
+    """Snapshot expiry (the stack's retention optimizer; here pyiceberg's ExpireSnapshots, which
+    also clears the parent id of the oldest snapshot it keeps) cuts the history short: a replay
+    of a manifest whose commit was expired must still find and replace its files, never append."""
+    config = _table(tmp_path)
+    write = _data_writer(tmp_path)
+    catalog = open_catalog(config)
+    for mid in ("m1", "m2", "m3"):
+        commit_manifest(catalog, config, _COMMIT_SCHEMA, [write(mid)], mid, "tok")
+    table = catalog.load_table(config.identifier)
+    ordered = sorted(table.metadata.snapshots, key=lambda s: s.sequence_number)
+    table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in ordered[:2]]).commit()  # m1's, m2's
+    assert [s.parent_snapshot_id for s in catalog.load_table(config.identifier).metadata.snapshots] == [None]
+
+    result = commit_manifest(catalog, config, _COMMIT_SCHEMA, [write("m1")], "m1", "replay")
+
+    assert result.files_replaced == 1
+    assert _rows_per_manifest(config) == {"m1": 3, "m2": 3, "m3": 3}
