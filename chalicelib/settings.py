@@ -38,6 +38,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"environment variable {name}={value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
 def _suffixes(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
     raw = env.get(name) or default
     items = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
@@ -47,6 +54,22 @@ def _suffixes(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...
 
 
 DEFAULT_SUFFIXES = ".ndjson,.jsonl,.json,.ndjson.gz,.jsonl.gz,.json.gz"
+
+# The conversion engine (ClaimRun decides, chalicelib/workflow/engine.py): "auto" sends a manifest whose
+# work bytes are at most LAMBDA_MAX_BYTES to the converter Lambda function and larger ones to Glue.
+ENGINES = ("auto", "lambda", "glue")
+# Default LAMBDA_MAX_BYTES: a run must end well inside the converter's timeout. ASSUMED, not measured yet:
+# the process engine converts ~40 MB/s on 2 vCPUs cold (the lead replaces it with the `make bench`
+# figure). Conversion may use a fifth of the default timeout (ConverterTimeoutSeconds 300 s): 60 s for
+# 2.4 GB, leaving the rest for the cold start, the commit (retried on conflict), a task retried after a
+# transient error and a slow S3 day, before the converter's own deadline error sends the run to Glue.
+# infra/pipeline.yaml's LambdaMaxBytes default is this number (tests/unit/test_engine_choice.py).
+ASSUMED_COLD_MB_PER_SECOND = 40
+CONVERTER_TIMEOUT_SECONDS = 300
+CONVERT_SHARE_OF_TIMEOUT = 0.2
+DEFAULT_LAMBDA_MAX_BYTES = int(
+    ASSUMED_COLD_MB_PER_SECOND * 1_000_000 * CONVERTER_TIMEOUT_SECONDS * CONVERT_SHARE_OF_TIMEOUT
+)  # 2.4 GB
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,8 @@ class Settings:
     iceberg_namespace: str = ""
     iceberg_table: str = ""
     iceberg_catalog_uri: str = ""
+    lambda_max_bytes: int = DEFAULT_LAMBDA_MAX_BYTES
+    convert_engine: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +138,8 @@ class Settings:
             iceberg_namespace=env.get("ICEBERG_NAMESPACE", ""),
             iceberg_table=env.get("ICEBERG_TABLE", ""),
             iceberg_catalog_uri=env.get("ICEBERG_CATALOG_URI", ""),
+            lambda_max_bytes=_int(env, "LAMBDA_MAX_BYTES", DEFAULT_LAMBDA_MAX_BYTES, minimum=0),
+            convert_engine=_choice(env, "CONVERT_ENGINE", "auto", ENGINES),
         )
 
     def table_ref(self) -> TableRef | None:

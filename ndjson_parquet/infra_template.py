@@ -39,6 +39,7 @@ ASL_VARIABLES = (
     "OutputPath",
     "QuarantinePath",
     "ManifestBucket",
+    "ConverterFunctionArn",
 )
 # Chalice creates the functions; their names are deterministic: ndjson-parquet-<stage>-<function>.
 CHALICE_FUNCTIONS = ("track_files", "count_arrivals", "flush_stale", "recover", "claim_run", "finalize", "compensate")

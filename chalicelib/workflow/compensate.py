@@ -148,6 +148,7 @@ def compensate(
     manifest_id = str(payload["manifest_id"])
     execution_arn = str(payload["execution_arn"])
     err, cause = error_name(payload.get("error"))
+    engine = str(payload.get("engine") or "")  # the claim's engine ($.claim.engine): glue after a fallback
     now = time.time() if now is None else now
     stamp = now_iso(now)
     result: dict[str, Any] = {
@@ -159,6 +160,7 @@ def compensate(
         "file_count": 0,
         "breaker": "",
         "compensated": False,
+        "engine": engine,
     }
     item = store.get_manifest(manifest_id)
     if item and item.get("status") == keys.MANIFEST_HELD and item.get("execution_arn") == execution_arn:
@@ -194,7 +196,8 @@ def compensate(
                 "execution_arn": execution_arn,
                 "manifest_uri": str(item.get("manifest_uri") or ""),
                 "output_path": str(payload.get("output_path") or ""),
-                "job_run_id": str(item.get("job_run_id") or ""),
+                "run_id": str(item.get("run_id") or item.get("job_run_id") or ""),
+                "engine": str(payload.get("engine") or item.get("engine") or ""),
             },
             store,
             s3,
@@ -236,7 +239,7 @@ def compensate(
             manifest_id,
             execution_arn,
             keys.MANIFEST_FAILED,
-            {"error": err, "error_cause": cause, "failed_at": stamp},
+            {"error": err, "error_cause": cause, "failed_at": stamp, **({"engine": engine} if engine else {})},
         )
     except StaleRunError:
         result["reason"] = "ownership lost while compensating"

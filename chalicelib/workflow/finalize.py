@@ -26,6 +26,15 @@ from chalicelib.workflow.summary import reconcile, set_aside, totals
 log = logging.getLogger(__name__)
 
 
+def run_identity(payload: dict[str, Any], default_engine: str = "") -> tuple[str, str]:
+    """``(run_id, engine)`` of the run being finalized: ``run_id``/``engine`` as the state machine
+    sends them (``$.convert``), ``job_run_id`` accepted for a Glue run (older executions, replays of
+    a stored payload). A ``job_run_id`` alone means Glue."""
+    run_id = str(payload.get("run_id") or payload.get("job_run_id") or "")
+    engine = str(payload.get("engine") or ("glue" if payload.get("job_run_id") else default_engine))
+    return run_id, engine
+
+
 def finalize(
     payload: dict[str, Any],
     store: TrackingTable,
@@ -39,6 +48,7 @@ def finalize(
     execution_arn = str(payload["execution_arn"])
     output_path = str(payload["output_path"])
     stamp = now_iso(time.time() if now is None else now)
+    run_id, engine = run_identity(payload)
 
     manifest_text = paths.read_text(str(payload["manifest_uri"]), s3)
     if manifest_text is None:
@@ -115,15 +125,19 @@ def finalize(
             "counts": total,
             "finished_at": stamp,
             "succeeded_once": True,
-            "job_run_id": str(payload.get("job_run_id") or ""),
+            # run_id: the Glue JobRunId or the converter's run token; job_run_id kept for readers of old items.
+            "run_id": run_id,
+            "job_run_id": run_id,
+            "engine": engine,
             "error": "",
             "files_set_aside": len(aside),
         },
     )
     breaker.record_success(store, time.time() if now is None else now)
-    log.info("finalize", extra={"manifest_id": manifest_id, "converted_now": moved, **total})
+    log.info("finalize", extra={"manifest_id": manifest_id, "converted_now": moved, "engine": engine, **total})
     return {
         "manifest_id": manifest_id,
+        "engine": engine,
         "files": len(per_file),
         "converted_now": moved,
         "totals": total,

@@ -27,7 +27,15 @@ def store(s: Settings | None = None) -> TrackingTable:
 @transient_aws_errors
 def claim_run_task(payload: dict[str, Any]) -> dict[str, Any]:
     s = get_settings()
-    return claim_run(payload, store(s), s.manifest_bucket, s.manifest_prefix)
+    return claim_run(
+        payload,
+        store(s),
+        s.manifest_bucket,
+        s.manifest_prefix,
+        s3=aws.client("s3"),
+        convert_engine=s.convert_engine,
+        lambda_max_bytes=s.lambda_max_bytes,
+    )
 
 
 @transient_aws_errors
