@@ -146,7 +146,7 @@ class Workload:
     batch_max_files: int = 200
     batch_max_bytes: int = 700 * MIB
     seal_max_age_seconds: int = 60
-    lambda_max_bytes: int = 2048 * MIB
+    lambda_max_bytes: int = 2_400_000_000  # DEFAULT_LAMBDA_MAX_BYTES
     convert_engine: str = "auto"  # CONVERT_ENGINE: auto | lambda | glue
     # app.py schedule rates (tied by a test)
     flush_rate_minutes: int = 1
@@ -157,7 +157,7 @@ class Workload:
     stream_batch_size: int = 100
     # infra/pipeline.yaml parameter defaults (tied by a test)
     converter_memory_mb: int = 3538
-    converter_timeout_seconds: int = 900
+    converter_timeout_seconds: int = 300
     glue_workers: int = 2
     glue_dpu_per_worker: float = 1.0  # G.1X
     output_ratio: float = 0.25  # Parquet bytes per NDJSON byte (zstd), for storage
@@ -515,8 +515,8 @@ def estimate(
     )
 
     per_exec = transitions(w.lambda_path) * lambda_manifests + transitions(w.glue_path) * glue_manifests
-    if fallback:  # the Lambda branch, its catcher, then the Glue task: counted as both paths
-        per_exec = (transitions(w.lambda_path) + 1) * lambda_manifests
+    if fallback:  # ConvertWithLambda's catcher -> FallBackToGlue -> ConvertManifest, then Finalize
+        per_exec = (transitions(w.lambda_path) + 2) * lambda_manifests
     sfn_transitions = per_exec * DAYS_PER_MONTH
     sfn_usd = sfn_transitions * p["sfn_state_transition"]
 
