@@ -214,6 +214,8 @@ def serve_on_production_timers(
 ) -> dict[str, int]:
     """The Lambda event sources and the schedule, with the real clock, until every uploaded file is
     committed after the producer stopped, or until ``deadline`` (monotonic)."""
+    import boto3
+
     import app as chalice_app
     from chalicelib.batching import flush_stale
     from chalicelib.workflow.recover import recover_from_settings
@@ -221,8 +223,6 @@ def serve_on_production_timers(
     from ndjson_parquet.local.pumps import StreamPump, pump_sqs
     from ndjson_parquet.local.runtime import STAGE, _Context, lambda_sqs_event
     from ndjson_parquet.sessions import new_session
-
-    import boto3
 
     outputs = pipeline.outputs
     polling = acting_session() if pipeline.callers else new_session()
