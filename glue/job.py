@@ -1,16 +1,22 @@
-"""One run of the job over one manifest: plan, convert in Spark tasks, unify, reconcile, commit.
+"""One run of the job over one manifest: plan, convert in tasks, unify, reconcile, commit.
 
-``run_job(spark, JobArgs) -> RunSummary`` is the stable API (the entry point and the local
-runtime both call it; the local runtime in a warm SparkSession, without a subprocess).
+``run_job(engine, JobArgs) -> RunSummary`` is the stable API (the entry point, the converter Lambda
+and the local runtime call it). ``engine`` runs the tasks (glue/executors.py): a SparkSession (the
+Glue job; wrapped in a SparkExecutor) or a ProcessExecutor (the Lambda converter's worker
+processes). Both give the same rows, records, summary and commit; the summary's ``engine`` says
+which ran. Nothing here imports pyspark.
 
 Guarantees, in order: arguments are checked before Spark does anything; every object of the
 manifest is checked to exist before any output is written (a missing one fails the run, named);
 all parts are written to a staging folder; a file whose conversion fails deterministically is set
 aside whole (glue/isolation.py: one quarantine record, ``set_aside`` in its summary entry) while a
 transient error fails the run; the run fails if any file's ``lines != rows + quarantined + blank``;
-only then ``dt=<date>/manifest=<id>/`` of the output
-and of the quarantine are replaced by the staged ones (a rerun replaces, never adds) and the run
-summary ``<OUTPUT_PATH>/_runs/<manifest_id>.json`` is written last.
+with a deadline (the Lambda's), the run stops with ConverterDeadlineError before it commits anything
+when too little time is left; the run summary ``<OUTPUT_PATH>/_runs/<manifest_id>.json`` is written
+BEFORE the commit (``committed: false``: a run killed after its commit still leaves a summary that
+Finalize can read) and again after it (``committed: true``, with the snapshot); only then
+``dt=<date>/manifest=<id>/`` of the output and of the quarantine are replaced by the staged ones
+(a rerun replaces, never adds).
 """
 
 from __future__ import annotations
@@ -42,9 +48,9 @@ from glue.convert import (
     run_task,
     with_provenance,
 )
+from glue.executors import Executor, as_executor
 from glue.rescue import RESERVED
 from glue.schema import final_schema, parse_schema_text, schema_json
-from glue.shipping import ship_modules
 from glue.storage import MissingObjectError, S3Config, Storage, join
 from glue.table import CommitResult, TableConfig, commit_manifest, current_schema, open_catalog
 from glue.table_schema import SchemaChangeRefused, evolve, fits_within
@@ -122,6 +128,10 @@ class RunSummary:
     schema_id: int | None = None
     schema_changes: list[str] = field(default_factory=list)
     run_token: str | None = None
+    # Which engine ran the tasks: "glue" (Spark) or "lambda" (the process pool).
+    engine: str | None = None
+    # False: written before the commit (a run killed after its commit leaves this one); True: after.
+    committed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,15 +154,12 @@ def plan_tasks(sizes: list[tuple[str, int]], target_bytes: int, min_tasks: int) 
     return [[uri for _, uri in sorted(g)] for g in groups if g]
 
 
-def _load_schema(spark: Any, storage: Storage, path: str | None) -> pa.Schema | None:
+def _load_schema(storage: Storage, path: str | None) -> pa.Schema | None:
+    """StructType JSON or Spark DDL, parsed by our own code (glue/schema.py): no JVM, both engines."""
     if not path:
         return None
     text = storage.read_bytes(path).decode("utf-8-sig")
-
-    def ddl_to_json(ddl: str) -> str:
-        return spark._jvm.org.apache.spark.sql.types.StructType.fromDDL(ddl).json()
-
-    schema = parse_schema_text(text, ddl_to_json)
+    schema = parse_schema_text(text)
     clash = [f.name for f in schema if f.name.lower() in RESERVED]
     if clash:
         raise JobArgsError(f"schema declares provenance column {clash[0]!r}; the job adds it itself")
@@ -186,17 +193,19 @@ def _reconcile(manifest: Manifest, results: list[TaskResult]) -> list[dict[str, 
     return [{k: v for k, v in asdict(by_uri[u]).items() if k != "set_aside" or v} for u in expected]
 
 
-def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary:
-    """Convert one manifest; see the module docstring for what is guaranteed. ``s3``: where and
-    as whom to reach S3 (default: the environment; the local runtime passes the Glue role's keys)."""
+def run_job(engine: Executor | Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary:
+    """Convert one manifest; see the module docstring for what is guaranteed. ``engine``: an
+    Executor or a SparkSession. ``s3``: where and as whom to reach S3 (default: the environment;
+    the local runtime passes the Glue role's keys)."""
     started = time.perf_counter()
+    executor = as_executor(engine)
     timings: dict[str, float] = {}
     args = args.validate()
     compression = args.compression.lower()
     s3 = s3 or S3Config.from_env()
     storage = Storage(s3)
     manifest = Manifest.from_json(storage.read_bytes(args.manifest_path))
-    schema = _load_schema(spark, storage, args.schema_path)
+    schema = _load_schema(storage, args.schema_path)
     sizes = _check_objects(storage, manifest)
     # The table's schema is read before conversion: the manifest is conformed to it (and to
     # what the table's schema policy lets the manifest add), never to a schema of its own.
@@ -217,10 +226,8 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
         data_final = join(args.output_path, f"dt={date}", f"manifest={mid}")
         data_stage = join(args.output_path, "_staging", f"{mid}-{token}")
 
-    sc = spark.sparkContext
-    ship_modules(sc)
     target_bytes = int(args.target_file_mb * 1024 * 1024 / EXPECTED_PARQUET_RATIO)
-    groups = plan_tasks(sizes, target_bytes, sc.defaultParallelism)
+    groups = plan_tasks(sizes, target_bytes, executor.parallelism)
     versions = {f.uri: f.version_id for f in manifest.files}
     inject = isolation.INJECT  # None outside tests
     specs = [
@@ -243,12 +250,11 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
         for i, g in enumerate(groups)
     ]
 
-    def write_summary(commit: CommitResult | None) -> RunSummary:
-        """The run summary ``<OUTPUT_PATH>/_runs/<manifest>.json``, with the commit once there is one."""
-        if args.table:
-            out_bytes = sum(storage.size(u) or 0 for u in parts)
-        else:
-            out_bytes = sum(storage.size(u) or 0 for u in storage.list(data_final))
+    summary_path = join(args.output_path, "_runs", f"{mid}.json")
+
+    def write_summary(commit: CommitResult | None, done: bool) -> RunSummary:
+        """The run summary ``<OUTPUT_PATH>/_runs/<manifest>.json``: before the commit (``done``
+        False) and after it, with the commit once there is one."""
         totals = {k: sum(f[k] for f in files) for k in ("lines", "rows", "quarantined", "blank", "bytes")}
         timings["total_s"] = time.perf_counter() - started
         summary = RunSummary(
@@ -272,9 +278,11 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
             schema_id=commit.schema_id if commit else None,
             schema_changes=[c.describe() for c in changes],
             run_token=token,
+            engine=executor.name,
+            committed=done,
         )
         storage.write_bytes(
-            join(args.output_path, "_runs", f"{mid}.json"),
+            summary_path,
             json.dumps(summary.to_dict(), indent=2, ensure_ascii=False).encode("utf-8"),
         )
         return summary
@@ -285,7 +293,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
     changes: list[Any] = []
     try:
         t = time.perf_counter()
-        results: list[TaskResult] = sc.parallelize(specs, len(specs)).map(run_task).collect()
+        results: list[TaskResult] = executor.map(run_task, specs)
         timings["convert_s"] = time.perf_counter() - t
         files = _reconcile(manifest, results)
 
@@ -310,12 +318,18 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
             for p in r.parts
             if p.uri.endswith(".arrow") or not _part_fits(p.schema, target, table=args.table is not None)
         ]
-        rewritten = sc.parallelize(redo, len(redo)).map(run_conform).collect() if redo else []
+        executor.check_deadline("unify")
+        rewritten = executor.map(run_conform, redo)
         conformed = dict(zip([c.staged_file for c in redo], rewritten, strict=True))
         parts = [conformed.get(p.uri, p.uri) for r in results for p in r.parts]
         timings["unify_s"] = time.perf_counter() - t
 
+        # Sizes of the staged parts (folder output: the same files once moved into place).
+        out_bytes = sum(storage.size(u) or 0 for u in parts)
         t = time.perf_counter()
+        # A Lambda must not start a commit it cannot finish; past here the run's outputs move.
+        executor.check_deadline("commit")
+        write_summary(None, done=False)
         storage.replace_folder(q_stage, q_final)
         if args.table:
             commit_started = True
@@ -337,7 +351,7 @@ def run_job(spark: Any, args: JobArgs, s3: S3Config | None = None) -> RunSummary
     set_aside = [f for f in files if f.get("set_aside")]
     if set_aside:
         log.warning("manifest %s: %d file(s) set aside whole", mid, len(set_aside))
-    return write_summary(commit)
+    return write_summary(commit, done=True)
 
 
 def _part_fits(part: pa.Schema, target: pa.Schema, table: bool) -> bool:

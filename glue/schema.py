@@ -11,12 +11,14 @@ rescues whatever that schema has no column for.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from glue import spark_types
 from glue.lines import EXACT_INT_MAX, NumberText, loads_exact
 from glue.rescue import (
     INT64_MAX,
@@ -33,6 +35,7 @@ from glue.rescue import (
     fit,
     fit_object,
 )
+from glue.spark_types import SparkType, SparkTypeError, simple_string
 
 DECIMAL_INT = pa.decimal128(38, 0)  # integers beyond int64, up to 38 digits, exactly
 
@@ -70,93 +73,93 @@ def type_name(t: pa.DataType) -> str:
     return names.get(t, str(t))
 
 
-def spark_to_arrow(dt: Any) -> pa.DataType:
-    """Map a pyspark DataType to the Arrow type the job fills from JSON values."""
-    from pyspark.sql import types as T
-
-    simple = {
-        T.StringType: pa.string(),
-        T.LongType: pa.int64(),
-        T.IntegerType: pa.int32(),
-        T.ShortType: pa.int16(),
-        T.ByteType: pa.int8(),
-        T.DoubleType: pa.float64(),
-        T.FloatType: pa.float32(),
-        T.BooleanType: pa.bool_(),
-        T.DateType: pa.date32(),
-        T.TimestampType: pa.timestamp("us", tz="UTC"),
-        T.TimestampNTZType: pa.timestamp("us"),
-    }
-    for cls, arrow in simple.items():
-        if type(dt) is cls:
-            return arrow
-    if isinstance(dt, T.DecimalType):
-        return pa.decimal128(dt.precision, dt.scale)
-    if isinstance(dt, T.ArrayType):
-        return pa.list_(spark_to_arrow(dt.elementType))
-    if isinstance(dt, T.StructType):
-        return pa.struct([pa.field(f.name, spark_to_arrow(f.dataType)) for f in dt.fields])
-    raise SchemaError(f"unsupported type in schema: {dt.simpleString()} (JSON cannot fill it)")
+_SPARK_TO_ARROW = {
+    "string": pa.string(),
+    "long": pa.int64(),
+    "integer": pa.int32(),
+    "short": pa.int16(),
+    "byte": pa.int8(),
+    "double": pa.float64(),
+    "float": pa.float32(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "timestamp_ntz": pa.timestamp("us"),
+}
 
 
-def arrow_to_spark(t: pa.DataType) -> Any:
-    """The Spark type a reader of our Parquet sees; used to write the schema into the run summary."""
-    from pyspark.sql import types as T
+def spark_to_arrow(dt: SparkType) -> pa.DataType:
+    """Map a Spark type (its StructType JSON value, glue/spark_types.py) to the Arrow type the job
+    fills from JSON values."""
+    if isinstance(dt, str):
+        if dt in _SPARK_TO_ARROW:
+            return _SPARK_TO_ARROW[dt]
+        if m := re.fullmatch(r"decimal\((\d+),(\d+)\)", dt):
+            return pa.decimal128(int(m.group(1)), int(m.group(2)))
+    elif dt.get("type") == "array":
+        return pa.list_(spark_to_arrow(dt["elementType"]))
+    elif dt.get("type") == "struct":
+        return pa.struct([pa.field(f["name"], spark_to_arrow(f["type"])) for f in dt["fields"]])
+    raise SchemaError(f"unsupported type in schema: {simple_string(dt)} (JSON cannot fill it)")
 
+
+_ARROW_TO_SPARK = {
+    pa.string(): "string",
+    pa.large_string(): "string",
+    pa.int64(): "long",
+    pa.int32(): "integer",
+    pa.int16(): "short",
+    pa.int8(): "byte",
+    pa.float64(): "double",
+    pa.float32(): "float",
+    pa.bool_(): "boolean",
+    pa.date32(): "date",
+    pa.null(): "void",
+}
+
+
+def arrow_to_spark(t: pa.DataType) -> SparkType:
+    """The Spark type a reader of our Parquet sees, as StructType JSON (``DataType.jsonValue()``);
+    used to write the schema into the run summary."""
     if pa.types.is_struct(t):
-        return T.StructType([T.StructField(f.name, arrow_to_spark(f.type), True) for f in t])
+        return spark_types.struct([spark_types.field(f.name, arrow_to_spark(f.type)) for f in t])
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return T.ArrayType(arrow_to_spark(t.value_type), True)
+        return spark_types.array(arrow_to_spark(t.value_type))
     if pa.types.is_decimal(t):
-        return T.DecimalType(t.precision, t.scale)
+        return f"decimal({t.precision},{t.scale})"
     if pa.types.is_timestamp(t):
-        return T.TimestampType() if t.tz else T.TimestampNTZType()
-    simple = {
-        pa.string(): T.StringType(),
-        pa.large_string(): T.StringType(),
-        pa.int64(): T.LongType(),
-        pa.int32(): T.IntegerType(),
-        pa.int16(): T.ShortType(),
-        pa.int8(): T.ByteType(),
-        pa.float64(): T.DoubleType(),
-        pa.float32(): T.FloatType(),
-        pa.bool_(): T.BooleanType(),
-        pa.date32(): T.DateType(),
-        pa.null(): T.NullType(),
-    }
-    if t in simple:
-        return simple[t]
+        return "timestamp" if t.tz else "timestamp_ntz"
+    if t in _ARROW_TO_SPARK:
+        return _ARROW_TO_SPARK[t]
     raise SchemaError(f"no Spark type for Arrow type {t}")
 
 
 def schema_json(schema: pa.Schema) -> dict[str, Any]:
     """Spark StructType JSON of an Arrow schema (what ``--SCHEMA_PATH`` accepts back)."""
-    return arrow_to_spark(pa.struct(list(schema))).jsonValue()
+    out = arrow_to_spark(pa.struct(list(schema)))
+    assert isinstance(out, dict)
+    return out
 
 
-def parse_schema_text(text: str, ddl_to_json: Any = None) -> pa.Schema:
-    """An explicit schema from StructType JSON, or from Spark DDL (``ddl_to_json`` turns DDL into
-    StructType JSON; the job passes one backed by the JVM, so DDL means exactly what Spark says)."""
-    from pyspark.sql import types as T
-
+def parse_schema_text(text: str) -> pa.Schema:
+    """An explicit schema from StructType JSON or from Spark DDL, both parsed by our own code
+    (glue/spark_types.py, checked against Spark's own parser): no JVM, the same on both engines."""
     text = text.strip()
     if not text:
         raise SchemaError("schema file is empty")
     if text.startswith("{"):
         try:
-            struct = T.StructType.fromJson(json.loads(text))
+            struct = spark_types.parse_json(json.loads(text))
         except (ValueError, KeyError, TypeError) as exc:
             raise SchemaError(f"schema is not a valid StructType JSON: {exc}") from None
     else:
-        if ddl_to_json is None:
-            raise SchemaError("a DDL schema needs a SparkSession to parse it")
         try:
-            struct = T.StructType.fromJson(json.loads(ddl_to_json(text)))
-        except Exception as exc:  # the JVM raises ParseException through py4j
-            raise SchemaError(f"schema is not valid Spark DDL: {str(exc).splitlines()[0]}") from None
-    if not struct.fields:
+            struct = spark_types.parse_ddl(text)
+        except SparkTypeError as exc:
+            raise SchemaError(f"schema is not valid Spark DDL: {exc}") from None
+    if not struct["fields"]:
         raise SchemaError("schema has no fields")
-    return pa.schema([pa.field(f.name, spark_to_arrow(f.dataType)) for f in struct.fields])
+    return pa.schema([pa.field(f["name"], spark_to_arrow(f["type"])) for f in struct["fields"]])
 
 
 # ---------------------------------------------------------------- inference and unification

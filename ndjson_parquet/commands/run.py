@@ -8,7 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-HELP = "Run the whole pipeline locally (moto + Chalice handlers + Step Functions ASL + Glue job in Spark)."
+HELP = (
+    "Run the whole pipeline locally (moto + Chalice handlers + Step Functions ASL + the converter Lambda"
+    " or the Glue job in Spark)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="addNewColumns",
         choices=("addNewColumns", "rescue", "failOnNewColumns"),
         help="the table's schema policy: new fields become columns, are rescued, or fail the manifest",
+    )
+    parser.add_argument(
+        "--engine",
+        default="auto",
+        choices=("auto", "lambda", "glue"),
+        help="conversion engine (CONVERT_ENGINE): auto = the stack's rule (manifests up to LAMBDA_MAX_BYTES go to "
+        "the converter Lambda, larger ones to Glue), or every manifest to one engine; Java is needed only for Glue",
     )
     parser.add_argument("--port", type=int, default=0, help="port of the local AWS endpoint (0 = any free port)")
     parser.add_argument(
@@ -90,6 +100,7 @@ def main(args: argparse.Namespace) -> int:
         compression=args.compression,
         schema_path=args.schema,
         schema_mode=args.schema_mode,
+        engine=args.engine,
         port=args.port,
         keep_running=args.keep_running,
         idle_timeout_seconds=args.idle_timeout,

@@ -118,6 +118,8 @@ def collect_results(run: LocalPipeline, outputs: dict[str, str]) -> None:
             report.problems.append(f"manifest {mid} succeeded but has no run summary")
             continue
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        engine = str(summary.get("engine") or "glue")  # summaries written before engines were two: Glue's
+        report.engines[engine] = report.engines.get(engine, 0) + 1
         for entry in summary["files"]:
             uri = entry["uri"]
             if uri in seen:

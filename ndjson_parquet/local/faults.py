@@ -125,7 +125,29 @@ THROTTLE = "throttle"
 # Faults that fail a whole run (the manifest is compensated, its files' attempts + 1).
 RUN_FAILING = ("after_claim_run", "before_glue", "after_glue", "glue_failure")
 DUPLICATE = "duplicate_delivery"
-ALL_KINDS = (*ALL_CRASH_POINTS, GLUE_FAILURE, START_FAILURE, PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK)
+# The converter Lambda's abnormal ends (its sandbox, ndjson_parquet/local/sandbox.py): each falls
+# back to Glue for the same manifest, no attempt spent. The stall each one asks of the sandbox:
+CONVERTER_FAULTS: dict[str, dict[str, Any]] = {
+    # overruns its timeout before converting anything: Sandbox.Timedout, nothing written
+    "converter_timeout": {"timeout": 1.0, "before": 3600.0},
+    # killed at its timeout after its work committed (the Glue run replaces the manifest's rows)
+    "converter_timeout_after_commit": {"timeout": 0.5, "after": 3600.0},
+    # killed wherever it is 0.3 s in: mid-convert or mid-commit
+    "converter_killed_mid_run": {"timeout": 0.3},
+    # its process exits mid-invocation: Runtime.ExitError
+    "converter_exit": {"exit": "before"},
+    "converter_exit_after_commit": {"exit": "after"},
+    # a worker of its process pool is killed (as the OOM killer would): WorkerDiedError
+    "converter_worker_killed": {"kill_worker": 0.0},
+}
+ALL_KINDS = (
+    *ALL_CRASH_POINTS,
+    GLUE_FAILURE,
+    START_FAILURE,
+    PUT_EVENTS_PARTIAL,
+    PUT_EVENTS_LOST_ACK,
+    *CONVERTER_FAULTS,
+)
 
 
 @dataclass
@@ -186,6 +208,10 @@ class FaultPlan:
         for fault in faults:
             fault.exit = fault.point in ALL_CRASH_POINTS and exits.random() < 0.5
         throttle = rng.random() < 0.5
+        # The converter Lambda's ends (falling back to Glue), from their own generator too.
+        lam = random.Random(f"lambda-{seed}")
+        if lam.random() < 0.4:
+            faults.append(Fault(lam.choice(sorted(CONVERTER_FAULTS)), skip=lam.randint(0, 1), times=1))
         return cls(
             seed=seed,
             faults=faults,
@@ -359,6 +385,19 @@ class FaultPlan:
             return result
 
         return task
+
+    def wrap_converter(self, invoke: Callable[[Any], Any], pool: Any) -> Callable[[Any], Any]:
+        """The converter Lambda's invocations: a firing converter fault asks the next invocation's
+        sandbox to end as it says (``CONVERTER_FAULTS``; ``pool``: the function's SandboxPool)."""
+
+        def converter(event: Any) -> Any:
+            for kind, stall in CONVERTER_FAULTS.items():
+                if self._fire(kind):
+                    pool.stall = dict(stall)
+                    break
+            return invoke(event)
+
+        return converter
 
     def wrap_glue(self, runner: Callable[[dict[str, str]], None]) -> Callable[[dict[str, str]], None]:
         def run(arguments: dict[str, str]) -> None:

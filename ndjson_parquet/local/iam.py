@@ -10,8 +10,8 @@ caller and the action) with that role's policy, taken from where the deploy take
 
 - the Chalice function families (tracker, batching, workflow): ``chalice_policy``, the generator
   of ``.chalice/policy-<stage>-<family>.json``;
-- the Step Functions, Glue and EventBridge target roles: the inline policies the stack created
-  (``infra/pipeline.yaml``), read back from IAM;
+- the Step Functions, Glue, converter Lambda and EventBridge target roles: the inline policies
+  the stack created (``infra/pipeline.yaml``), read back from IAM;
 - the operator CLI: ``ndjson_parquet.iam.policies.operator_policy``, derived from the static call
   map (``ndjson_parquet/iam/callmap.py``), the same document ``ndjson-parquet iam operator-policy``
   prints for a real account.
@@ -35,8 +35,10 @@ ADMIN_USER = "local-administrator"
 # moto 5.2.5 matches resource ARNs only for these services; every other service is checked
 # against resource "*" (measured; see for_moto).
 ARN_MATCHED_SERVICES = frozenset({"s3", "sqs"})
-# Roles of the stack (infra/pipeline.yaml) whose inline policies become callers.
+# Roles of the stack (infra/pipeline.yaml) whose inline policies become callers; the converter
+# Lambda's role once the stack has one (``OPTIONAL_STACK_ROLES``: absent, no caller for it).
 STACK_ROLES = ("states", "glue", "events")
+OPTIONAL_STACK_ROLES = ("converter",)
 # IAM action -> the name moto 5.2.5 checks for the same call (the API's name).
 _MOTO_ACTION_NAMES = {
     "lambda:InvokeFunction": "lambda:Invoke",
@@ -160,6 +162,11 @@ def caller_policies(iam: Any, stage: str) -> dict[str, list[tuple[str, dict[str,
     }
     for role in STACK_ROLES:
         out[role] = role_policies(iam, role_name(stage, role))
+    for role in OPTIONAL_STACK_ROLES:
+        try:
+            out[role] = role_policies(iam, role_name(stage, role))
+        except iam.exceptions.NoSuchEntityException:
+            continue
     out["operator"] = [(f"{APP_NAME}-{stage}-operator", operator_policy(stage))]
     return out
 

@@ -21,6 +21,10 @@ class RunReport:
     blank: int = 0
     manifests: int = 0
     manifests_failed: int = 0
+    # Succeeded manifests by the engine that converted them (the run summaries' ``engine``).
+    engines: dict[str, int] = field(default_factory=lambda: {"lambda": 0, "glue": 0})
+    # Did the run start a SparkSession (a JVM)? Only a manifest sent to Glue starts one.
+    spark_started: bool = False
     elapsed_seconds: float = 0.0
     output: str = ""
     quarantine: str = ""
@@ -67,6 +71,11 @@ class RunReport:
             (
                 "manifests",
                 f"{self.manifests:,}" + (f" ({self.manifests_failed} failed)" if self.manifests_failed else ""),
+            ),
+            (
+                "engines",
+                ", ".join(f"{name} {n:,}" for name, n in self.engines.items())
+                + ("" if self.spark_started else " (no JVM)"),
             ),
             ("elapsed", f"{self.elapsed_seconds:.1f} s"),
             ("MB/s", f"{self.mb_per_second:.2f}"),

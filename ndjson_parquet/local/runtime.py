@@ -1,12 +1,18 @@
 """The whole pipeline on one machine: S3 → SQS → track_files → stream → count_arrivals →
-EventBridge → convert-manifest (the ASL file) → Glue job (warm SparkSession) → Parquet.
+EventBridge → convert-manifest (the ASL file) → the converter Lambda (a process pool) or the Glue
+job (a SparkSession, started when the first manifest goes to Glue) → Iceberg table.
 
 Nothing here re-implements a pipeline step. The runtime only plays the parts AWS plays:
 - moto (in-process server) for every AWS API, resources created from ``infra/pipeline.yaml``;
 - Lambda's event-source mappings: SQS batches and stream records handed, in Lambda's event
   shape, to the same Chalice handlers ``app.py`` deploys;
 - the EventBridge rule's Step Functions target, and the Lambda/Glue task calls of moto's ASL
-  interpreter (``ndjson_parquet.local.stepfunctions.LocalTaskHost``);
+  interpreter (``ndjson_parquet.local.stepfunctions.LocalTaskHost``); the converter Lambda runs in
+  its own sandbox process, kept warm across manifests, with its function's environment, timeout
+  and role (``ndjson_parquet.local.sandbox``);
+- the engine rule: ``--engine`` sets ClaimRun's CONVERT_ENGINE (``auto``: the stack's rule,
+  manifests up to LAMBDA_MAX_BYTES go to the converter Lambda); no JVM starts (and Java is not
+  needed) unless a manifest goes to Glue;
 - Lambda's execution roles, with IAM enforced (the default): the stack is deployed by an
   administrator, then every handler, the state machine's tasks, the Glue job, the rule's target
   and the operator act as IAM users holding exactly their role's policy
@@ -52,8 +58,18 @@ TERMINAL_MANIFEST = {keys.MANIFEST_SUCCEEDED, keys.MANIFEST_FAILED, keys.MANIFES
 SETTLED_FILE = {keys.CONVERTED, keys.QUARANTINED, keys.SKIPPED, keys.HELD}
 
 
+ENGINES = ("auto", "lambda", "glue")
+# The converter function's configuration when the stack does not give it (template defaults).
+# LAMBDA_MAX_BYTES without one: chalicelib/settings.py's default applies.
+CONVERTER_DEFAULTS = {"ConverterTimeoutSeconds": "300", "ConverterMemoryMB": "3538"}
+
+
 class RuntimeSetupError(RuntimeError):
     """The local run cannot start (no Java, bad input, port in use): one clear line."""
+
+
+class JavaMissingError(RuntimeSetupError):
+    """A manifest went to Glue and Spark cannot start: the same line ``make check-java`` prints."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,12 @@ class RunOptions:
     enforce_iam: bool = True
     # Tests only: role -> [(policy name, document)] replacing that role's policies (take a grant away).
     policy_overrides: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
+    # The conversion engine (ClaimRun's CONVERT_ENGINE): auto (the stack's rule), lambda or glue.
+    engine: str = "auto"
+    # The converter Lambda's timeout; None: the function's configured one (ConverterTimeoutSeconds).
+    converter_timeout_seconds: float | None = None
+    # Converter sandboxes at once (its reserved concurrency, locally; each holds its own workers).
+    converter_concurrency: int = 2
 
     @property
     def quarantine(self) -> Path:
@@ -190,7 +212,12 @@ def configure_handlers(outputs: dict[str, str], opts: RunOptions, table: Any = N
         "POWERTOOLS_METRICS_DISABLED": "true",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        # ClaimRun's engine rule (chalicelib/settings.py): --engine, and the stack's byte limit.
+        "CONVERT_ENGINE": opts.engine,
     }
+    limit = stack_setting(outputs, "LambdaMaxBytes")
+    if limit is not None:
+        env["LAMBDA_MAX_BYTES"] = limit
     if table is not None:  # the local dataset's table (ndjson_parquet/local/dataset.py)
         env.update(
             {
@@ -206,39 +233,63 @@ def configure_handlers(outputs: dict[str, str], opts: RunOptions, table: Any = N
     return env
 
 
-@contextmanager
-def warm_spark() -> Iterator[Callable[[], Any]]:
-    """Start the SparkSession in the background (8-10 s of JVM start overlap the uploads) and
-    keep it for every manifest of the run. A session that already existed (a caller's, e.g. a
-    test's) is reused and left running: only the one started here is stopped."""
+def spark_is_running() -> bool:
+    """Has a SparkContext (a JVM) been started in this process? Without pyspark imported, no."""
+    import sys
+
+    if "pyspark" not in sys.modules:
+        return False
     from glue.spark import session_running
 
-    existing = session_running()
+    return session_running()
+
+
+@contextmanager
+def warm_spark(eager: bool = False) -> Iterator[Callable[[], Any]]:
+    """The SparkSession of the run's Glue manifests, kept for every one of them. Started when the
+    first Glue run asks for it (no JVM for a run whose manifests all go to the converter Lambda),
+    after checking Java (``JavaMissingError``, the one line of ``make check-java``); ``eager``
+    (``--engine glue``) starts it in the background at once, so the 8-10 s of JVM start overlap
+    the uploads. A session that already existed (a caller's, e.g. a test's) is reused and left
+    running: only the one started here is stopped."""
     holder: dict[str, Any] = {}
+    lock = threading.Lock()
 
     def start() -> None:
-        try:
-            from glue.ndjson_to_parquet import spark_session
+        with lock:
+            if holder:
+                return
+            problem = java_problem()
+            if problem:
+                holder["error"] = JavaMissingError(problem)
+                return
+            try:
+                from glue.ndjson_to_parquet import spark_session
+                from glue.spark import session_running
 
-            holder["spark"] = spark_session()
-        except BaseException as exc:  # surfaced to the first Glue run, not swallowed
-            holder["error"] = exc
+                holder["existing"] = session_running()
+                holder["spark"] = spark_session()
+            except BaseException as exc:  # surfaced to the Glue run, not swallowed
+                holder["error"] = RuntimeError(f"SparkSession failed to start: {exc}")
 
-    thread = threading.Thread(target=start, name="spark-start", daemon=True)
-    thread.start()
+    thread = threading.Thread(target=start, name="spark-start", daemon=True) if eager else None
+    if thread is not None:
+        thread.start()
 
     def get() -> Any:
-        thread.join()
+        start()
         if "error" in holder:
-            raise RuntimeError(f"SparkSession failed to start: {holder['error']}")
+            raise holder["error"]
         return holder["spark"]
 
     try:
         yield get
     finally:
-        thread.join()
-        if "spark" in holder and not existing:
-            holder["spark"].stop()
+        if thread is not None:
+            thread.join()
+        with lock:
+            if "spark" in holder and not holder.get("existing"):
+                holder["spark"].stop()
 
 
 def glue_runner(
@@ -252,7 +303,6 @@ def glue_runner(
     run's (as Glue merges them), then the local overrides of --compression/--schema and of the
     table (``table``: the local dataset's SQL catalog and location, glue/table.py). With ``role``,
     the job's S3 calls (driver and Spark tasks) are signed with the Glue role's keys."""
-    from glue.ndjson_to_parquet import parse_args, run_job
     from glue.storage import S3Config
 
     s3 = None
@@ -261,41 +311,117 @@ def glue_runner(
         s3 = S3Config(env.endpoint_url, env.region, role.access_key, role.secret_key, None)
 
     def run(arguments: dict[str, str]) -> None:
-        merged = {**default_arguments, **arguments, "--COMPRESSION_TYPE": opts.compression}
-        if opts.schema_path is not None:
-            merged["--SCHEMA_PATH"] = str(opts.schema_path.resolve())
-        if table is not None:
-            merged.update(
-                {
-                    "--TABLE_CATALOG": table.catalog,
-                    "--CATALOG_URI": table.uri,
-                    "--TABLE_LOCATION": table.location,
-                    "--TABLE_NAMESPACE": table.namespace,
-                    "--TABLE_NAME": table.name,
-                    "--SCHEMA_MODE": table.mode,
-                }
-            )
-        wanted = (
-            "--MANIFEST_PATH",
-            "--OUTPUT_PATH",
-            "--QUARANTINE_PATH",
-            "--COMPRESSION_TYPE",
-            "--SCHEMA_PATH",
-            "--TARGET_FILE_MB",
-            "--TABLE_CATALOG",
-            "--CATALOG_URI",
-            "--TABLE_LOCATION",
-            "--TABLE_NAMESPACE",
-            "--TABLE_NAME",
-            "--SCHEMA_MODE",
-        )
+        from glue.ndjson_to_parquet import parse_args, run_job
+
+        merged = job_arguments(default_arguments, arguments, opts, table)
         argv: list[str] = []
-        for name in wanted:
+        for name in JOB_ARGUMENTS:
             if merged.get(name):
                 argv += [name, str(merged[name])]
         run_job(get_spark(), parse_args(argv), s3)
 
     return run
+
+
+# The job's arguments, as the Glue job takes them (``--NAME``) and the converter Lambda's
+# environment variables of the same names (converter/handler.py).
+JOB_ARGUMENTS = (
+    "--MANIFEST_PATH",
+    "--OUTPUT_PATH",
+    "--QUARANTINE_PATH",
+    "--COMPRESSION_TYPE",
+    "--SCHEMA_PATH",
+    "--TARGET_FILE_MB",
+    "--TABLE_CATALOG",
+    "--CATALOG_URI",
+    "--TABLE_LOCATION",
+    "--TABLE_NAMESPACE",
+    "--TABLE_NAME",
+    "--SCHEMA_MODE",
+)
+
+
+def job_arguments(
+    default_arguments: dict[str, str], arguments: dict[str, str], opts: RunOptions, table: Any = None
+) -> dict[str, str]:
+    """The job's default arguments, then the run's (as Glue merges them), then the local
+    overrides of --compression/--schema and of the table (the local dataset's SQL catalog and
+    location, glue/table.py)."""
+    merged = {**default_arguments, **arguments, "--COMPRESSION_TYPE": opts.compression}
+    if opts.schema_path is not None:
+        merged["--SCHEMA_PATH"] = str(opts.schema_path.resolve())
+    if table is not None:
+        merged.update(
+            {
+                "--TABLE_CATALOG": table.catalog,
+                "--CATALOG_URI": table.uri,
+                "--TABLE_LOCATION": table.location,
+                "--TABLE_NAMESPACE": table.namespace,
+                "--TABLE_NAME": table.name,
+                "--SCHEMA_MODE": table.mode,
+            }
+        )
+    return merged
+
+
+def stack_setting(outputs: Any, name: str) -> str | None:
+    """A stack parameter's value: the deployed stack's output of that name when it has one, else
+    the template's default, else the value this runtime assumes (``CONVERTER_DEFAULTS``)."""
+    from ndjson_parquet.infra_template import load_template
+
+    if outputs.get(name):
+        return str(outputs[name])
+    declared = load_template()["Parameters"].get(name) or {}
+    value = declared.get("Default", CONVERTER_DEFAULTS.get(name))
+    return None if value is None else str(value)
+
+
+def converter_config(
+    function: Any,
+    outputs: dict[str, str],
+    default_arguments: dict[str, str],
+    opts: RunOptions,
+    role: Caller | None,
+    table: Any = None,
+) -> Any:
+    """The converter Lambda as the stack configures it (``function``: moto's object for it, None
+    when moto's CloudFormation did not create it: then the template's defaults), with the local
+    overrides the Glue job gets too, the local endpoint, and the role's keys (Lambda puts its
+    execution role's credentials in the environment; without enforcement, the administrator's)."""
+    from ndjson_parquet.local.sandbox import FunctionConfig
+
+    configured = dict(getattr(function, "environment_vars", None) or {})
+    merged = job_arguments(default_arguments, {}, opts, table)
+    env = {**configured, **{name.removeprefix("--"): str(v) for name, v in merged.items() if v}}
+    env.pop("MANIFEST_PATH", None)  # the manifest comes in the event
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": os.environ.get("AWS_ENDPOINT_URL", ""),
+            "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "AWS_ACCESS_KEY_ID": role.access_key if role else os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            "AWS_SECRET_ACCESS_KEY": role.secret_key if role else os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
+    )
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):  # the role's keys, alone
+        env.pop(name, None)
+    timeout = opts.converter_timeout_seconds or float(
+        getattr(function, "timeout", None) or stack_setting(outputs, "ConverterTimeoutSeconds") or 300
+    )
+    memory = int(getattr(function, "memory_size", None) or stack_setting(outputs, "ConverterMemoryMB") or 3538)
+    from ndjson_parquet.infra_template import function_name
+
+    return FunctionConfig(
+        name=function_name(STAGE, "converter"),
+        handler="converter.handler:handler",
+        timeout_seconds=timeout,
+        memory_mb=memory,
+        environment=env,
+        concurrency=opts.converter_concurrency,
+        # Lambda's /tmp, which the converter empties at every call: the sandbox's own folder.
+        scratch_variable="CONVERTER_SCRATCH_DIR",
+    )
 
 
 @dataclass(frozen=True)
@@ -336,7 +462,7 @@ def _restored_environment() -> Iterator[None]:
 @contextmanager
 def shared_services(port: int = 0, enforce_iam: bool = True) -> Iterator[SharedServices]:
     with moto_server(port=port, enforce_iam=enforce_iam) as endpoint, warm_spark() as get_spark:
-        yield SharedServices(endpoint, get_spark)
+        yield SharedServices(endpoint, get_spark)  # Spark starts with the first manifest sent to Glue
 
 
 class LocalPipeline:
@@ -353,6 +479,8 @@ class LocalPipeline:
         # operator); empty when IAM is not enforced.
         self.callers: dict[str, Caller] = {}
         self._table: Any = None
+        self.converter: Any = None  # the converter Lambda's SandboxPool (sandbox.py), once served
+        self._closers: list[Callable[[], None]] = []
 
     def acting(self, role: str) -> AbstractContextManager[None]:
         """The context in which the handlers' clients sign as ``role`` (no-op when not enforced)."""
@@ -387,7 +515,10 @@ class LocalPipeline:
         LocalDataset(self.opts.output_dir, self._table, self.opts.quarantine).write_marker()
 
     def preflight(self) -> list[InputFile]:
-        problem = java_problem()
+        if self.opts.engine not in ENGINES:
+            raise RuntimeSetupError(f"unknown engine {self.opts.engine!r}; use one of {', '.join(ENGINES)}")
+        # Java only when a manifest must go to Glue; with auto, the first Glue run checks it.
+        problem = java_problem() if self.opts.engine == "glue" else None
         if problem:
             raise RuntimeSetupError(problem)
         if self.opts.schema_path is not None and not self.opts.schema_path.is_file():
@@ -426,25 +557,42 @@ class LocalPipeline:
         self, files: list[InputFile], on_ready: Callable[[LocalEndpoint], None] | None, shared: SharedServices | None
     ) -> RunReport:
         started = time.perf_counter()
-        if shared is not None:
-            try:
-                self._run_in(shared.endpoint, files, shared.get_spark)
-            finally:
-                if self.faults is not None:
-                    self.faults.uninstall()
-            self.report.elapsed_seconds = time.perf_counter() - started
-            if on_ready is not None:
-                on_ready(shared.endpoint)
+        try:
+            if shared is not None:
+                try:
+                    self._run_in(shared.endpoint, files, shared.get_spark)
+                    self.report.spark_started = spark_is_running()
+                finally:
+                    if self.faults is not None:
+                        self.faults.uninstall()
+                self.report.elapsed_seconds = time.perf_counter() - started
+                if on_ready is not None:
+                    on_ready(shared.endpoint)
+                return self.report
+            eager = self.opts.engine == "glue"  # every manifest goes to Glue: start the JVM during the uploads
+            with (
+                moto_server(port=self.opts.port, enforce_iam=self.opts.enforce_iam) as endpoint,
+                warm_spark(eager) as get_spark,
+            ):
+                try:
+                    self._run_in(endpoint, files, get_spark)
+                    self.report.spark_started = spark_is_running()
+                    self.report.elapsed_seconds = time.perf_counter() - started
+                    if on_ready is not None:
+                        on_ready(endpoint)
+                finally:
+                    self._close()
             return self.report
-        with moto_server(port=self.opts.port, enforce_iam=self.opts.enforce_iam) as endpoint, warm_spark() as get_spark:
-            self._run_in(endpoint, files, get_spark)
-            self.report.elapsed_seconds = time.perf_counter() - started
-            if on_ready is not None:
-                on_ready(endpoint)
-        return self.report
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        """End what the run started for itself (the converter's sandboxes and their workers)."""
+        while self._closers:
+            self._closers.pop()()
 
     def _run_in(self, endpoint: LocalEndpoint, files: list[InputFile], get_spark: Callable[[], Any]) -> None:
-        from ndjson_parquet.infra_template import deploy_to_endpoint, function_name, stack_name
+        from ndjson_parquet.infra_template import deploy_to_endpoint, function_name, load_template, stack_name
         from ndjson_parquet.local.stepfunctions import LocalTaskHost
 
         self.progress("deploying infra/pipeline.yaml into moto")
@@ -457,6 +605,8 @@ class LocalPipeline:
                 warnings.simplefilter("ignore", UserWarning)
                 # The schema mode is the stack's SchemaMode parameter, as in AWS (the job reads it).
                 params = {"Stage": STAGE, "SchemaMode": self.opts.schema_mode}
+                if "ConvertEngine" in load_template()["Parameters"]:  # the stack's engine rule (infra)
+                    params["ConvertEngine"] = self.opts.engine
                 outputs = deploy_to_endpoint(boto3.client("cloudformation"), stack_name(STAGE), params)
         finally:
             moto_log.setLevel(level)
@@ -493,8 +643,13 @@ class LocalPipeline:
             if self.faults is not None:
                 task = self.faults.wrap_task(name, task)
             function_arns[name] = host.serve_lambda(fname, task)
+        from ndjson_parquet.infra_template import read_asl
+
+        if "${ConverterFunctionArn}" in read_asl():  # the state machine sends manifests to the converter
+            function_arns["converter"] = self._serve_converter(host, outputs, dict(job_arguments))
         self._deploy_state_machine(host, outputs, function_arns)
-        runner = glue_runner(get_spark, dict(job_arguments), self.opts, self.callers.get("glue"), self.table)
+        get_glue_spark = self._glue_spark(get_spark)
+        runner = glue_runner(get_glue_spark, dict(job_arguments), self.opts, self.callers.get("glue"), self.table)
         if self.faults is not None:
             runner = self.faults.wrap_glue(runner)
             host.start_execution = self.faults.wrap_start(host.start_execution)  # the rule's StartExecution
@@ -507,6 +662,45 @@ class LocalPipeline:
         self._upload(files, outputs["InputBucketName"], outputs.get("InputPrefix", ""))
         self._pump_until_settled(chalice_app, outputs)
         self._collect(files, outputs)
+
+    def _serve_converter(self, host: Any, outputs: dict[str, str], job_arguments: dict[str, str]) -> str:
+        """The converter Lambda, in its sandbox processes (``sandbox.py``), configured as the stack
+        configures the function; its calls signed as the converter role under enforcement."""
+        from moto.awslambda.utils import get_backend
+
+        from ndjson_parquet.infra_template import function_name
+        from ndjson_parquet.local.sandbox import SandboxPool
+
+        name = function_name(STAGE, "converter")
+        try:  # the function moto's CloudFormation created from the template, if it did
+            function = get_backend(host.account_id, host.region).get_function(name, None)
+        except Exception:  # moto raises its own UnknownFunctionException
+            function = None
+        role = self.callers.get("converter")
+        if self.callers and role is None:
+            raise RuntimeSetupError("IAM is enforced but the stack has no converter role to sign the converter's calls")
+        config = converter_config(function, outputs, job_arguments, self.opts, role, self.table)
+        self.converter = SandboxPool(config)
+        self._closers.append(self.converter.close)
+        invoke = self.converter.invoke
+        if self.faults is not None:
+            invoke = self.faults.wrap_task("converter", self.faults.wrap_converter(invoke, self.converter))
+        return host.serve_lambda(name, invoke)
+
+    def _glue_spark(self, get_spark: Callable[[], Any]) -> Callable[[], Any]:
+        """``get_spark`` for the Glue runs; a missing Java fails the run with its one line and is
+        named in the report (the manifest went to Glue: Spark needs Java 17)."""
+
+        def get() -> Any:
+            try:
+                return get_spark()
+            except JavaMissingError as exc:
+                problem = f"a manifest went to Glue: {exc}"
+                if problem not in self.report.problems:
+                    self.report.problems.append(problem)
+                raise
+
+        return get
 
     def _create_callers(self) -> None:
         """One IAM user per role with exactly its policy; the handlers' clients sign as the role
@@ -538,6 +732,7 @@ class LocalPipeline:
                 "ClaimRunFunctionArn": function_arns["claim_run"],
                 "FinalizeFunctionArn": function_arns["finalize"],
                 "CompensateFunctionArn": function_arns["compensate"],
+                **({"ConverterFunctionArn": function_arns["converter"]} if "converter" in function_arns else {}),
                 "AlertsTopicArn": outputs["AlertsTopicArn"],
                 "OutputPath": outputs["OutputPath"],
                 "QuarantinePath": outputs["QuarantinePath"],

@@ -9,7 +9,10 @@ serves them here:
   ``_invoke_lambda(event) -> (payload, errored, logs)`` (normally Docker). We give the objects of
   the functions we serve their own ``_invoke_lambda`` that calls our Python handler; an exception
   becomes a handled function error ``{"errorType", "errorMessage"}``, exactly what the interpreter
-  turns into a catchable error name, as Lambda does.
+  turns into a catchable error name, as Lambda does. A function served from its own sandbox
+  process (``ndjson_parquet.local.sandbox``: the converter) fails with the name Lambda gives its
+  timeout, exit or out-of-memory end (``Sandbox.Timedout``, ``Runtime.ExitError``,
+  ``Runtime.OutOfMemory``) or its handler's exception class.
 - Glue: moto's ``FakeJob.start_job_run`` only records a run whose state jumps to SUCCEEDED. The
   job objects we serve get a ``start_job_run`` that records a run whose state is RUNNING while our
   runner works in a thread, then SUCCEEDED, or FAILED with the exception as ``ErrorMessage``;
@@ -233,11 +236,15 @@ class LocalTaskHost:
         def _invoke_lambda(event: Any = None) -> tuple[str, bool, str]:
             payload = event if isinstance(event, dict) else json.loads(event or "{}")
             from ndjson_parquet.local.faults import InjectedExit
+            from ndjson_parquet.local.sandbox import FunctionError
 
             try:
                 return json.dumps(handler(payload), default=str), False, ""
             except InjectedExit as exc:  # the function's process ended: Lambda reports an exit error
                 body = {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited: {exc}"}
+                return json.dumps(body), True, ""
+            except FunctionError as exc:  # a sandboxed function (sandbox.py): Lambda's own error name
+                body = {"errorType": exc.error_type, "errorMessage": str(exc)}
                 return json.dumps(body), True, ""
             except Exception as exc:
                 body = {"errorType": type(exc).__name__, "errorMessage": str(exc)}

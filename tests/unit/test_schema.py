@@ -177,8 +177,14 @@ def test_parse_structtype_json_and_errors():
         parse_schema_text("  ")
     with pytest.raises(SchemaError, match="StructType JSON"):
         parse_schema_text("{not json")
-    with pytest.raises(SchemaError, match="needs a SparkSession"):
-        parse_schema_text("a INT")
+    with pytest.raises(SchemaError, match="not valid Spark DDL"):
+        parse_schema_text("a INT,")
+    with pytest.raises(SchemaError, match="StructType JSON: missing key 'metadata'"):
+        parse_schema_text('{"type": "struct", "fields": [{"name": "a", "type": "long", "nullable": true}]}')
+    with pytest.raises(SchemaError, match="StructType JSON: could not parse datatype: lng"):
+        parse_schema_text('{"type": "struct", "fields": [{"name": "a", "type": "lng", "nullable": 1, "metadata": {}}]}')
+    with pytest.raises(SchemaError, match="has no fields"):
+        parse_schema_text('{"type": "struct", "fields": []}')
     with pytest.raises(SchemaError, match="unsupported type in schema: map<string,int>"):
         parse_schema_text(
             json.dumps(
@@ -202,17 +208,35 @@ def test_parse_structtype_json_and_errors():
         )
 
 
-def test_ddl_goes_through_the_given_parser():
-    seen = []
-
-    def fake_ddl(text: str) -> str:
-        seen.append(text)
-        return json.dumps(
-            {"type": "struct", "fields": [{"name": "a", "type": "integer", "nullable": True, "metadata": {}}]}
-        )
-
-    assert parse_schema_text("a INT", fake_ddl) == pa.schema([("a", pa.int32())])
-    assert seen == ["a INT"]
+def test_ddl_without_a_jvm():
+    # The example of the README's schema section, NOT NULL and COMMENT included (no JVM involved)
+    schema = parse_schema_text(
+        "a BIGINT NOT NULL, b STRUCT<c: STRING, d: ARRAY<INT>> COMMENT 'nested',\n `e f` DECIMAL(10,2), "
+        "g TIMESTAMP, h TIMESTAMP_NTZ, i DATE, j DOUBLE, k BOOLEAN, l SMALLINT, m TINYINT, n FLOAT"
+    )
+    assert schema == pa.schema(
+        [
+            ("a", pa.int64()),
+            ("b", pa.struct([("c", pa.string()), ("d", pa.list_(pa.int32()))])),
+            ("e f", pa.decimal128(10, 2)),
+            ("g", pa.timestamp("us", tz="UTC")),
+            ("h", pa.timestamp("us")),
+            ("i", pa.date32()),
+            ("j", pa.float64()),
+            ("k", pa.bool_()),
+            ("l", pa.int16()),
+            ("m", pa.int8()),
+            ("n", pa.float32()),
+        ]
+    )
+    # what the run summary writes reads back as the same schema
+    assert parse_schema_text(json.dumps(schema_json(schema))) == schema
+    with pytest.raises(SchemaError, match="unsupported type in schema: map<string,int>"):
+        parse_schema_text("m MAP<STRING, INT>")
+    with pytest.raises(SchemaError, match="unsupported type in schema: varchar\\(3\\)"):
+        parse_schema_text("v VARCHAR(3)")
+    with pytest.raises(SchemaError, match="precision 39 exceeds"):
+        parse_schema_text("d DECIMAL(39,0)")
     assert type_name(pa.struct([("a", pa.list_(pa.int32()))])) == "struct<a:array<int>>"
 
 
