@@ -834,6 +834,9 @@ OUTPUT_TO_ENV = {
     # The Iceberg table, for Compensate's check of a failed run's commit (chalicelib/table_commits.py).
     "DatasetDatabaseName": "ICEBERG_NAMESPACE",
     "DatasetTableName": "ICEBERG_TABLE",
+    # ClaimRun's engine rule (chalicelib/workflow/engine.py): the stack's parameters, glue without a converter.
+    "LambdaMaxBytes": "LAMBDA_MAX_BYTES",
+    "ConvertEngine": "CONVERT_ENGINE",
 }
 
 

@@ -128,6 +128,7 @@ PATHS: dict[str, tuple[Call, ...]] = {
     "claim_run": (
         code(TABLE, "dynamodb", "UpdateItem", "table", "start_run: sealed -> running"),
         code(TABLE, "dynamodb", "GetItem", "table", "get_manifest"),
+        code("chalicelib/workflow/paths.py", "s3", "GetObject", "manifests_object", "the engine: the manifest's bytes"),
     ),
     "finalize": (
         code("chalicelib/workflow/paths.py", "s3", "GetObject", "manifests_object", "read the manifest"),
@@ -173,6 +174,7 @@ PATHS: dict[str, tuple[Call, ...]] = {
         aws("glue", "GetJobRun", "glue_job", "startJobRun.sync polls the run"),
         aws("glue", "GetJobRuns", "glue_job", "startJobRun.sync polls the run"),
         aws("glue", "BatchStopJobRun", "glue_job", "startJobRun.sync stops the run when the execution stops"),
+        aws("lambda", "Invoke", "converter_function", "ASL task lambda:invoke (ConvertWithLambda)"),
         aws("sns", "Publish", "topic", "ASL task sns:publish (Alert, AlertUncompensated)"),
     ),
     "states_service": (
@@ -308,6 +310,24 @@ PATHS: dict[str, tuple[Call, ...]] = {
             context={"aws:TagKeys": "aws-glue-service-resource"},
         ),
     ),
+    # ---------------------------------------------------------------- converter function (ConverterRole)
+    # converter/handler.py runs the Glue job's code (glue/job.py run_job with a process pool): its data calls
+    # are the paths glue_job and glue_table; these are what Lambda does with the role for the function.
+    "converter_runtime": (
+        aws("logs", "CreateLogStream", "converter_log_stream", "Lambda writes the function's logs"),
+        aws("logs", "PutLogEvents", "converter_log_stream", "Lambda writes the function's logs"),
+        aws("kms", "Decrypt", "data_key", "Lambda decrypts the function's environment (KmsKeyArn)"),
+        aws("xray", "PutTraceSegments", "*", "active tracing (TracingConfig Mode Active)"),
+        aws("xray", "PutTelemetryRecords", "*", "active tracing (TracingConfig Mode Active)"),
+        # Only with VpcId (the function in the private subnets).
+        aws("ec2", "DescribeNetworkInterfaces", "*", "VPC: Lambda manages the function's interfaces"),
+        aws("ec2", "CreateNetworkInterface", "eni", "VPC: Lambda creates the function's interface"),
+        aws("ec2", "CreateNetworkInterface", "subnet", "VPC: ... in the stage's subnet"),
+        aws("ec2", "CreateNetworkInterface", "security_group", "VPC: ... with the stage's security group"),
+        aws("ec2", "DeleteNetworkInterface", "eni", "VPC: Lambda removes idle interfaces"),
+        aws("ec2", "AssignPrivateIpAddresses", "eni", "VPC: Lambda addresses the interface"),
+        aws("ec2", "UnassignPrivateIpAddresses", "eni", "VPC: Lambda releases the address"),
+    ),
     # ---------------------------------------------------------------- Glue table optimizers (TableOptimizerRole)
     # Managed compaction, snapshot retention and orphan file deletion (TableMaintenance); all on the table's
     # prefix only, never on --OUTPUT_PATH or the quarantine.
@@ -397,6 +417,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     "workflow": ("lambda_runtime", "claim_run", "finalize", "compensate", "recover", "finish_seal"),
     "states": ("states_tasks", "states_service"),
     "glue": ("glue_job", "glue_table", "glue_service"),
+    # The same conversion core as the Glue job, without Glue's own service calls (script, --TempDir, logs).
+    "converter": ("converter_runtime", "glue_job", "glue_table"),
     "events": ("events_target",),
     "optimizer": ("table_optimizers",),
     # `ndjson-parquet recover` runs the scheduled recover with the operator's credentials.

@@ -18,6 +18,7 @@ TEMPLATE_ROLES = {
     "glue": "GlueRole",
     "events": "EventsRole",
     "optimizer": "TableOptimizerRole",
+    "converter": "ConverterRole",
 }
 # Template roles that exist only under a condition (TableMaintenance other than none).
 CONDITIONAL_ROLES = frozenset({"TableOptimizerRole"})

@@ -54,6 +54,8 @@ RESOURCES: Mapping[str, str] = {
     "claim_run_function": "arn:aws:lambda:{region}:{account}:function:{n}-claim_run",
     "finalize_function": "arn:aws:lambda:{region}:{account}:function:{n}-finalize",
     "compensate_function": "arn:aws:lambda:{region}:{account}:function:{n}-compensate",
+    "converter_function": "arn:aws:lambda:{region}:{account}:function:{n}-converter",
+    "converter_log_stream": "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{n}-converter:log-stream:{any}",
     "glue_job": "arn:aws:glue:{region}:{account}:job/{n}-convert",
     "glue_catalog": "arn:aws:glue:{region}:{account}:catalog",
     "glue_connection": "arn:aws:glue:{region}:{account}:connection/{n}-vpc",

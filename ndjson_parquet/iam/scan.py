@@ -15,9 +15,10 @@ from botocore import xform_name
 from ndjson_parquet.iam.actions import operation_names
 
 ROOT = Path(__file__).resolve().parents[2]
-# Code that runs with a mapped role. ndjson_parquet/local (moto set-up, admin), postdeploy.py and
+# Code that runs with a mapped role (converter/: the converter function's own code, ConverterRole).
+# ndjson_parquet/local (moto set-up, admin), postdeploy.py and
 # smoke.py (the deployer's credentials) are not in the map.
-SCANNED = ("app.py", "chalicelib", "glue", "ndjson_parquet/commands", "ndjson_parquet/stack_env.py")
+SCANNED = ("app.py", "chalicelib", "glue", "converter", "ndjson_parquet/commands", "ndjson_parquet/stack_env.py")
 SERVICES = (
     "s3",
     "dynamodb",

@@ -25,9 +25,15 @@ def test_deploy_dry_run_renders_and_lists_every_step() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     steps = [line for line in out.splitlines() if line.startswith("==> ")]
-    assert len(steps) == 6
+    assert len(steps) == 7
     assert "aws cloudformation deploy --stack-name ndjson-parquet-prod" in out
     assert "Stage=prod GlueExecutionClass=FLEX" in out
+    # the converter: built, uploaded under a content-addressed key, that key passed to the stack; a new
+    # stack is first created without it (the function's code must exist, in the stack's own bucket)
+    assert "-m converter.build --out " + str(ROOT / "build" / "converter") in out
+    key = "converter/converter-<sha256>.zip"
+    upload = out.index(f"converter.zip s3://<ScriptsBucketName>/{key}")
+    assert out.index("ConverterArtifactKey=\n") < upload < out.index(f"ConverterArtifactKey={key}")
     assert "chalice deploy --stage prod" in out
     assert "ndjson_parquet.postdeploy --stage prod" in out
     rendered = json.loads((ROOT / "build" / "deploy-prod" / "pipeline.json").read_text())

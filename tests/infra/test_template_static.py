@@ -17,7 +17,10 @@ BIN = Path(sys.executable).parent
 TEMPLATES = sorted(p for p in (ROOT / "infra").glob("*.yaml") if not p.name.startswith("."))
 
 # Checks skipped on one resource (Metadata.checkov.skip in the template), each with its reason there.
-DOCUMENTED_RESOURCE_SKIPS = {("CKV_AWS_18", "AWS::S3::Bucket.AccessLogsBucket")}
+DOCUMENTED_RESOURCE_SKIPS = {
+    ("CKV_AWS_18", "AWS::S3::Bucket.AccessLogsBucket"),
+    ("CKV_AWS_116", "AWS::Lambda::Function.ConverterFunction"),  # synchronous only: a DLQ serves async calls
+}
 
 
 def test_cfn_lint_clean_on_every_template_and_the_rendered_one(tmp_path: Path) -> None:
@@ -112,7 +115,7 @@ def test_wildcard_walker_catches_a_wildcard() -> None:
 def test_every_role_takes_the_optional_permissions_boundary() -> None:
     template = it.load_template()
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"EventsRole", "StateMachineRole", "GlueRole", "TableOptimizerRole"}
+    assert set(roles) == {"EventsRole", "StateMachineRole", "GlueRole", "TableOptimizerRole", "ConverterRole"}
     for role in roles.values():
         assert role["Properties"]["PermissionsBoundary"] == {
             "Fn::If": ["HasBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]
@@ -330,3 +333,63 @@ def test_every_resource_setting_the_lambdas_read_comes_from_a_stack_output() -> 
     assert resource_vars <= set(it.OUTPUT_TO_ENV.values())
     declared = set(it.load_template()["Outputs"])
     assert set(it.OUTPUT_TO_ENV) <= declared
+
+
+# ----------------------------------------------------------------------------- the converter function (issue 26)
+
+
+def test_converter_function_takes_the_glue_jobs_arguments_and_the_stack_knobs() -> None:
+    resolver, resources = _resolved(params={"ConverterArtifactKey": "converter/converter-abc.zip"})
+    fn = resources["ConverterFunction"]
+    assert fn["Condition"] == "HasConverter" and resolver.condition("HasConverter")
+    props = resolver.value(fn["Properties"])
+    assert props["FunctionName"] == "ndjson-parquet-prod-converter"
+    assert (props["Runtime"], props["Handler"]) == ("python3.11", "converter.handler.handler")
+    assert props["Code"] == {"S3Bucket": resolver.ref("ScriptsBucket"), "S3Key": "converter/converter-abc.zip"}
+    assert props["Role"] == "arn:aws:iam::123456789012:role/ndjson-parquet-prod-converter"
+    assert (props["MemorySize"], props["Timeout"], props["EphemeralStorage"]) == ("3538", "300", {"Size": "2048"})
+    assert props["ReservedConcurrentExecutions"] == "10"
+    assert props["KmsKeyArn"].endswith(":key/" + "1234abcd-12ab-34cd-56ef-1234567890ab")
+    assert "VpcConfig" not in props  # only with VpcId
+    # the same arguments as the Glue job, by the same names (converter/handler.py reads its environment)
+    job = resolver.value(resources["GlueJob"]["Properties"]["DefaultArguments"])
+    env = props["Environment"]["Variables"]
+    shared = {k.removeprefix("--"): v for k, v in job.items() if k.removeprefix("--") in env}
+    assert env == shared and set(env) >= {"OUTPUT_PATH", "QUARANTINE_PATH", "TABLE_NAMESPACE", "TABLE_LOCATION"}
+    # no artifact (the first deploy, moto): no function, and ClaimRun is told glue
+    resolver, _ = _resolved()
+    assert not resolver.condition("HasConverter")
+    assert resolver.value(it.load_template()["Outputs"]["ConvertEngine"]["Value"]) == "glue"
+
+
+def test_converter_defaults_follow_the_settings_and_vpc_puts_it_in_the_subnets() -> None:
+    from chalicelib.settings import CONVERTER_TIMEOUT_SECONDS, DEFAULT_LAMBDA_MAX_BYTES, Settings
+
+    params = it.load_template()["Parameters"]
+    assert int(params["LambdaMaxBytes"]["Default"]) == DEFAULT_LAMBDA_MAX_BYTES
+    assert int(params["ConverterTimeoutSeconds"]["Default"]) == CONVERTER_TIMEOUT_SECONDS
+    assert int(params["ConverterMemoryMB"]["Default"]) == 2 * 1769  # two vCPUs: two worker processes
+    assert params["ConvertEngine"]["AllowedValues"] == ["auto", "lambda", "glue"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))["environment_variables"]
+    assert int(config["LAMBDA_MAX_BYTES"]) == DEFAULT_LAMBDA_MAX_BYTES and config["CONVERT_ENGINE"] == "auto"
+    base = {"TABLE_NAME": "t", "MANIFEST_BUCKET": "m", "EVENT_BUS_NAME": "b"}
+    assert Settings.from_env(base).lambda_max_bytes == DEFAULT_LAMBDA_MAX_BYTES
+    resolver, resources = _resolved(
+        params={"ConverterArtifactKey": "k", "VpcId": "vpc-1", "SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+    )
+    props = resolver.value(resources["ConverterFunction"]["Properties"])
+    assert props["VpcConfig"] == {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+
+
+def test_the_state_machine_may_invoke_the_converter_and_nothing_else_new() -> None:
+    from ndjson_parquet.iam.policies import template_role_policy
+
+    statements = template_role_policy("prod", "states")["Statement"]
+    invokes = [
+        r for s in statements if "lambda:InvokeFunction" in _as_list(s["Action"]) for r in _as_list(s["Resource"])
+    ]
+    assert "arn:aws:lambda:us-east-1:123456789012:function:ndjson-parquet-prod-converter" in invokes
+    assert not any(r.endswith(("*", ":converter:*")) for r in invokes)  # no wildcard, no versions/aliases
+    body = json.loads(it.render_template("prod"))
+    sub = body["Resources"][it.STATE_MACHINE_RESOURCE]["Properties"]["DefinitionString"]["Fn::Sub"][1]
+    assert sub["ConverterFunctionArn"] == it.load_template()["Outputs"]["ConverterFunctionArn"]["Value"]

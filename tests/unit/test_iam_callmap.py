@@ -181,3 +181,17 @@ def test_the_glue_role_commits_to_the_table_and_the_optimizer_role_maintains_it(
     assert "s3:DeleteObject" not in actions("glue", "table_metadata_object")  # only the optimizers delete there
     assert actions("optimizer", "glue_table") == {"glue:GetTable", "glue:UpdateTable"}
     assert "s3:DeleteObject" in actions("optimizer", "table_metadata_object")
+
+
+def test_the_converter_role_makes_the_glue_jobs_data_calls_and_none_of_glues_service_calls() -> None:
+    def calls(role: str, paths: tuple[str, ...]) -> set[tuple[str, str]]:
+        return {(c.iam_action, c.resource) for c in callmap.calls_of(role) if c.path in paths}
+
+    data = ("glue_job", "glue_table")
+    assert calls("converter", data) == calls("glue", data)  # one conversion core, one set of data grants
+    converter = {(c.iam_action, c.resource) for c in callmap.calls_of("converter")}
+    assert not {r for _, r in converter} & {"scripts_object", "scripts_tmp_object", "glue_log_group"}
+    assert ("logs:PutLogEvents", "converter_log_stream") in converter
+    states = {(c.iam_action, c.resource) for c in callmap.calls_of("states")}
+    assert ("lambda:InvokeFunction", "converter_function") in states
+    assert "converter" in scan.SCANNED  # the converter's own boto3 calls must be mapped too
