@@ -49,7 +49,9 @@ def count_arrivals(event: DynamoDBEvent) -> None:
         batching.count_arrivals((r.event_name, r.new_image) for r in event)
 
 
-@app.schedule(Rate(int(os.environ.get("FLUSH_RATE_MINUTES", "5")), unit=Rate.MINUTES))
+# Every minute: flush_stale seals a quiet date's files once the oldest waited BATCH_MAX_WAIT_SECONDS
+# (count_arrivals seals by age on arrivals), so a file waits at most that plus one minute.
+@app.schedule(Rate(int(os.environ.get("FLUSH_RATE_MINUTES", "1")), unit=Rate.MINUTES))
 def flush_stale(event: CloudWatchEvent) -> None:
     with handler_scope("flush_stale"):
         batching.flush_stale()

@@ -21,6 +21,18 @@ lost); after the cool-down one invocation wins the half-open probe and seals exa
 manifest, whose Finalize closes the breaker (or whose Compensate opens it again). resume_seal is
 not gated: it finishes a batch that was already won, it does not start a new one.
 
+Sealing by age (SEAL_MAX_AGE_SECONDS): a date's pending files are also sealed, on an arrival,
+once the oldest has waited that long, so a row is queryable about a minute after its file lands
+whatever the rate. Knowing "the oldest pending file's age" costs nothing on most arrivals: each
+shard counter carries a ``pending_since`` hint (the arrival of the oldest file counted since the
+hint was refreshed; set by the count's own write with ``if_not_exists``), and the totals' batch
+get returns it. Only when the hint says a file may be due does the check read the truth: one
+``Limit 1`` query per shard of the pending index (the head of each shard). A head old enough
+seals; otherwise the heads refresh the hints (a write conditional on the shard's count not having
+moved, see TrackingTable.set_pending_since), so a stale hint costs one check, not one per arrival.
+A hint can only miss a file the index had not shown yet at a refresh, or one compensate returned
+to pending (never counted again): flush_stale seals those by their own arrival time.
+
 A crash after winning leaves a ``sealing``/``sealed`` item; ``resume_seal`` (called by
 recover) completes it from the files already claimed, and ``emit_manifest_ready`` re-emits.
 """
@@ -164,6 +176,7 @@ class ArrivedFile:
     date_prefix: str
     shard: int
     size: int
+    arrived_at: str = ""  # the tracker's stamp (ISO-8601 UTC); "" in images that lack it
 
 
 @dataclass(frozen=True)
@@ -201,6 +214,7 @@ def arrived_file(event_name: str, image: Mapping[str, Any] | None) -> ArrivedFil
             date_prefix=str(image["date_prefix"]),
             shard=int(image["shard"]),
             size=int(image["size"]),
+            arrived_at=str(image.get("arrived_at") or ""),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"FILE image without {exc}") from None
@@ -219,6 +233,7 @@ def count_arrivals(
     deps = deps or Deps.build()
     result = CountResult()
     groups: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+    arrivals: dict[tuple[str, int], list[str]] = defaultdict(list)
     for event_name, raw_image in records:
         try:
             arrived = arrived_file(event_name, from_item(raw_image) if raw_image else None)
@@ -230,9 +245,12 @@ def count_arrivals(
             result.ignored += 1
             continue
         groups[(arrived.date_prefix, arrived.shard)][arrived.file_id] = arrived.size
+        if arrived.arrived_at:
+            arrivals[(arrived.date_prefix, arrived.shard)].append(arrived.arrived_at)
     for (date_prefix, shard), files in sorted(groups.items()):
+        oldest = min(arrivals.get((date_prefix, shard), []), default=None)
         try:
-            result.counted += deps.store.count_files(date_prefix, shard, list(files.items()))
+            result.counted += deps.store.count_files(date_prefix, shard, list(files.items()), oldest)
         except ClientError as exc:
             if is_transient(exc):
                 raise
@@ -240,10 +258,11 @@ def count_arrivals(
             logger.error("count failed permanently", extra={"date_prefix": date_prefix, "error": str(exc)})
     count(FILES_COUNTED, result.counted)
     count(RECORDS_REJECTED, result.rejected)
-    gate = SealGate(deps.breaker, (now or datetime.now(UTC)).timestamp())
+    now = now or datetime.now(UTC)
+    gate = SealGate(deps.breaker, now.timestamp())
     for date_prefix in sorted({d for d, _ in groups}):
         try:
-            result.seals.extend(seal_full_batches(date_prefix, deps, gate))
+            result.seals.extend(seal_full_batches(date_prefix, deps, gate, now))
         except ClientError as exc:
             if is_transient(exc):
                 raise  # retried with the batch; the counts are already in and will not be added again
@@ -254,28 +273,60 @@ def count_arrivals(
     return result
 
 
-def seal_full_batches(date_prefix: str, deps: Deps, gate: SealGate | None = None) -> list[SealOutcome]:
-    """Seal batches of a date while its unsealed total is at a threshold; stop at a loss."""
+def seal_full_batches(
+    date_prefix: str, deps: Deps, gate: SealGate | None = None, now: datetime | None = None
+) -> list[SealOutcome]:
+    """Seal batches of a date while its unsealed total is at a threshold, or while its oldest
+    pending file has waited SEAL_MAX_AGE_SECONDS (module docstring); stop at a loss."""
     outcomes: list[SealOutcome] = []
     s = deps.settings
-    gate = gate or SealGate(deps.breaker, time.time())
+    now = now or datetime.now(UTC)
+    gate = gate or SealGate(deps.breaker, now.timestamp())
     for _ in range(MAX_SEALS_PER_DATE):
         totals = deps.store.read_totals(date_prefix, s.shard_count)
         if not totals.is_open:
             deps.store.open_date(date_prefix)  # flush_stale finds the date from now on
-        if not batch_is_full(totals, s.batch_max_files, s.batch_max_bytes):
+        if batch_is_full(totals, s.batch_max_files, s.batch_max_bytes):
+            reason = "full"
+        elif age_may_be_due(totals, now, s.seal_max_age_seconds) and oldest_is_due(date_prefix, totals, deps, now):
+            reason = "age"
+        else:
             break
         if not gate.allow():
             # Breaker open: the files stay pending and counted; flush_stale or the next arrival
             # seals them once it closes (or wins the probe).
             outcomes.append(gate.paused(date_prefix, totals.seq))
             break
-        outcome = seal_next(date_prefix, totals, deps, reason="full")
+        outcome = seal_next(date_prefix, totals, deps, reason=reason, now=now)
         gate.record(outcome)
         outcomes.append(outcome)
         if outcome.status != "sealed":
             break  # lost: the winner re-checks after it advances; empty/incomplete: nothing more to do now
     return outcomes
+
+
+def age_may_be_due(totals: DateTotals, now: datetime, max_age_seconds: int) -> bool:
+    """The hint's verdict (pure, no read): may a pending file of this date have waited
+    ``max_age_seconds``? False means surely not (or the rule is off: 0)."""
+    since = totals.pending_since
+    return max_age_seconds > 0 and since is not None and now - parse_time(since) >= timedelta(seconds=max_age_seconds)
+
+
+def oldest_is_due(date_prefix: str, totals: DateTotals, deps: Deps, now: datetime) -> bool:
+    """The truth behind a hint that says due: the head of each shard's pending index (Limit 1
+    each). Not due: the heads become the hints (conditional on each shard's count, so a file
+    counted meanwhile keeps the older hint), so the next arrival does not look again."""
+    heads = pending_heads(date_prefix, deps)
+    oldest = min(heads.values(), key=lambda f: f.sort_key, default=None)
+    max_age = timedelta(seconds=deps.settings.seal_max_age_seconds)
+    if oldest is not None and now - parse_time(oldest.arrived_at) >= max_age:
+        return True
+    for counter in totals.shards:
+        head = heads.get(counter.shard)
+        value = head.arrived_at if head is not None else None
+        if value != counter.pending_since:
+            deps.store.set_pending_since(date_prefix, counter.shard, counter.files, value)
+    return False
 
 
 def reopen_date(date_prefix: str, deps: Deps | None = None) -> None:
@@ -459,13 +510,19 @@ def resume_seal(manifest_id: str, deps: Deps | None = None, now: datetime | None
 # --- flush_stale ---------------------------------------------------------------------------
 
 
-def oldest_pending(date_prefix: str, deps: Deps) -> FileRef | None:
-    """The oldest pending file of a date: the first item of each shard's index (Limit 1)."""
-    firsts = []
+def pending_heads(date_prefix: str, deps: Deps) -> dict[int, FileRef]:
+    """The oldest pending file of each shard of a date that has one: one Limit-1 query per shard."""
+    heads: dict[int, FileRef] = {}
     for shard in range(deps.settings.shard_count):
         page = next(iter(deps.store.pending_pages(date_prefix, shard, 1)), [])
-        firsts.extend(page[:1])
-    return min(firsts, key=lambda f: f.sort_key, default=None)
+        if page:
+            heads[shard] = page[0]
+    return heads
+
+
+def oldest_pending(date_prefix: str, deps: Deps) -> FileRef | None:
+    """The oldest pending file of a date: the first item of each shard's index (Limit 1)."""
+    return min(pending_heads(date_prefix, deps).values(), key=lambda f: f.sort_key, default=None)
 
 
 @tracer.capture_method(capture_response=False)

@@ -50,6 +50,20 @@ class FileRef(ObjectVersion):
 
 
 @dataclass(frozen=True)
+class ShardCounter:
+    """One shard counter of a date as read: its file count and its age hint.
+
+    ``pending_since`` (ISO-8601 UTC or None) is a hint, never a decision: the arrival time of the
+    oldest file counted on this shard since the hint was last refreshed. Counting sets it only if
+    absent (``if_not_exists``), so it is never younger than the oldest counted file still pending,
+    except when the index lagged behind a refresh (then flush_stale's own read seals that file)."""
+
+    shard: int
+    files: int = 0
+    pending_since: str | None = None
+
+
+@dataclass(frozen=True)
 class DateTotals:
     """Sum of a date's shard counters and its SEAL item, read in one consistent batch get."""
 
@@ -60,6 +74,12 @@ class DateTotals:
     sealed_files: int = 0
     sealed_bytes: int = 0
     is_open: bool = False
+    shards: tuple[ShardCounter, ...] = ()  # the counters that exist, by shard
+
+    @property
+    def pending_since(self) -> str | None:
+        """The oldest age hint of the date's shards (the ISO stamps sort as times), or None."""
+        return min((c.pending_since for c in self.shards if c.pending_since), default=None)
 
     @property
     def unsealed_files(self) -> int:
@@ -80,7 +100,10 @@ class FileStore(Protocol):
     def put_file(self, f: TrackedFile) -> bool: ...
 
     # counting (stream)
-    def count_files(self, date_prefix: str, shard: int, files: Sequence[tuple[str, int]]) -> int: ...
+    def count_files(
+        self, date_prefix: str, shard: int, files: Sequence[tuple[str, int]], oldest_arrival: str | None = None
+    ) -> int: ...
+    def set_pending_since(self, date_prefix: str, shard: int, files_seen: int, value: str | None) -> bool: ...
     def read_totals(self, date_prefix: str, shard_count: int) -> DateTotals: ...
     def open_date(self, date_prefix: str) -> None: ...
     def close_date(self, date_prefix: str, sealed_files_seen: int, now: str) -> bool: ...

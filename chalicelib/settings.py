@@ -80,7 +80,11 @@ class Settings:
     shard_count: int = 10
     batch_max_files: int = 200
     batch_max_bytes: int = 700 * 1024 * 1024
-    batch_max_wait_seconds: int = 900
+    # Freshness: a date's pending files are sealed once the oldest waited SEAL_MAX_AGE_SECONDS,
+    # checked by count_arrivals on every arrival (0: off; only the size rule and flush_stale seal)
+    # and by flush_stale for a quiet stream, with BATCH_MAX_WAIT_SECONDS, the same target by default.
+    seal_max_age_seconds: int = 60
+    batch_max_wait_seconds: int = 60
     ttl_days: int = 30
     input_prefix: str = ""
     input_bucket: str = ""  # empty: any bucket's notifications are tracked (no check)
@@ -116,7 +120,8 @@ class Settings:
             shard_count=_int(env, "SHARD_COUNT", 10),
             batch_max_files=_int(env, "BATCH_MAX_FILES", 200),
             batch_max_bytes=_int(env, "BATCH_MAX_BYTES", 700 * 1024 * 1024),
-            batch_max_wait_seconds=_int(env, "BATCH_MAX_WAIT_SECONDS", 900, minimum=0),
+            seal_max_age_seconds=_int(env, "SEAL_MAX_AGE_SECONDS", 60, minimum=0),
+            batch_max_wait_seconds=_int(env, "BATCH_MAX_WAIT_SECONDS", 60, minimum=0),
             ttl_days=_int(env, "TTL_DAYS", 30),
             input_prefix=env.get("INPUT_PREFIX", ""),
             input_bucket=env.get("INPUT_BUCKET", ""),

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys
 from chalicelib.backoff import sleep_before_retry
-from chalicelib.file_store import DateTotals, FileRef, TrackedFile
+from chalicelib.file_store import DateTotals, FileRef, ShardCounter, TrackedFile
 from chalicelib.paging import raw_pages
 from chalicelib.transient import cancellation_reasons, is_transient
 from chalicelib.workflow.errors import StaleRunError, TransientError
@@ -183,8 +183,14 @@ class TrackingTable:
         return write.held
 
     # --- counters (stream) -------------------------------------------------------------------
-    def count_files(self, date_prefix: str, shard: int, files: Sequence[tuple[str, int]]) -> int:
+    def count_files(
+        self, date_prefix: str, shard: int, files: Sequence[tuple[str, int]], oldest_arrival: str | None = None
+    ) -> int:
         """Add files to their shard counter at most once each; returns how many were new.
+
+        ``oldest_arrival`` (the earliest ``arrived_at`` of ``files``) becomes the counter's
+        ``pending_since`` age hint if it has none (batching.py: the seal-by-age rule reads it
+        with the totals, for free). It is recorded with the count, in the same write.
 
         Two steps, no transaction: first each FILE is flagged ``counted`` conditionally (the
         flag is the dedupe of redelivered stream records), then one ADD puts all newly flagged
@@ -210,14 +216,20 @@ class TrackingTable:
                 new.append((fid, size))
         if not new:
             return 0
+        values: dict[str, Any] = {":f": len(new), ":b": sum(s for _, s in new), ":d": date_prefix}
+        since = ""
+        if oldest_arrival:
+            # if_not_exists: the first count after a refresh sets the hint, later ones keep it, so
+            # it stays the oldest of the files counted since (concurrent counts still commute).
+            since, values[":a"] = ", pending_since = if_not_exists(pending_since, :a)", oldest_arrival
         try:
             self._client.update_item(
                 TableName=self.name,
                 Key=self._key(keys.counter_pk(date_prefix), keys.shard_sk(shard)),
                 # ADD only, unconditional: concurrent counters commute, nothing is read-modify-written.
-                UpdateExpression="ADD #f :f, #b :b SET date_prefix = :d",
+                UpdateExpression="ADD #f :f, #b :b SET date_prefix = :d" + since,
                 ExpressionAttributeNames={"#f": "files", "#b": "bytes"},
-                ExpressionAttributeValues=to_values({":f": len(new), ":b": sum(s for _, s in new), ":d": date_prefix}),
+                ExpressionAttributeValues=to_values(values),
             )
         except (ClientError, BotoCoreError):
             self._unflag(fid for fid, _ in new)  # so the retried stream batch counts them after all
@@ -255,12 +267,16 @@ class TrackingTable:
             raise StoreError(f"batch get of {date_prefix} counters left unprocessed keys")
         files = total_bytes = 0
         seal: dict[str, Any] = {}
+        shards: list[ShardCounter] = []
+        shard_of = {keys.shard_sk(s): s for s in range(shard_count)}
         for item in found:
             if item["sk"] == keys.SEAL_SK:
                 seal = item
             else:
                 files += int(item.get("files", 0))
                 total_bytes += int(item.get("bytes", 0))
+                since = item.get("pending_since")
+                shards.append(ShardCounter(shard_of[item["sk"]], int(item.get("files", 0)), since and str(since)))
         return DateTotals(
             date_prefix=date_prefix,
             files=files,
@@ -269,7 +285,32 @@ class TrackingTable:
             sealed_files=int(seal.get("sealed_files", 0)),
             sealed_bytes=int(seal.get("sealed_bytes", 0)),
             is_open=seal.get("gsi1pk") == keys.OPEN_DATES,
+            shards=tuple(sorted(shards, key=lambda c: c.shard)),
         )
+
+    def set_pending_since(self, date_prefix: str, shard: int, files_seen: int, value: str | None) -> bool:
+        """Refresh a shard counter's age hint to ``value`` (the arrival of the shard's oldest
+        pending file, read after ``files_seen``), or remove it (None: nothing pending there).
+        False when a file was counted on the shard since ``files_seen`` was read."""
+        update = "REMOVE pending_since" if value is None else "SET pending_since = :v"
+        values: dict[str, Any] = {":seen": files_seen}
+        if value is not None:
+            values[":v"] = value
+        with self._conditional() as write:
+            self._client.update_item(
+                TableName=self.name,
+                Key=self._key(keys.counter_pk(date_prefix), keys.shard_sk(shard)),
+                UpdateExpression=update,
+                # #f = :seen: no file was counted on this shard since the caller read the totals,
+                # and the caller read the pending index after that, so ``value`` covers every
+                # counted file (a count that raced fails this and keeps the older hint: a hint
+                # is only ever left too old, which costs one more check, never a late seal).
+                # The counter exists (it held files_seen), so this never creates a stub counter.
+                ConditionExpression="#f = :seen",
+                ExpressionAttributeNames={"#f": "files"},
+                ExpressionAttributeValues=to_values(values),
+            )
+        return write.held
 
     # --- SEAL: open dates, the seal election, batch sequence -------------------------------------
     def open_date(self, date_prefix: str) -> None:

@@ -67,7 +67,8 @@ def _open_breaker(cp: ControlPlane, at: datetime) -> None:
 def test_oldest_pending_age_is_what_stays_pending_and_drops_to_zero_when_drained(
     cp: ControlPlane, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN files of a past date and of today that arrived at T0 (BATCH_MAX_WAIT_SECONDS=900)
+    # GIVEN files of a past date and of today that arrived at T0 (BATCH_MAX_WAIT_SECONDS=900 here)
+    cp.env["BATCH_MAX_WAIT_SECONDS"] = "900"
     _put_files(cp, YESTERDAY, 2, at=T0)
     _put_files(cp, TODAY, 3, at=T0)
     batching.count_arrivals(_Collector(cp).new(), cp.deps())  # opens both dates, below the threshold
@@ -91,6 +92,7 @@ def test_breaker_open_and_probing_read_1_and_the_age_is_the_max_over_open_dates(
     cp: ControlPlane, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a past date whose files arrived 3000 s before today's, and an open breaker
+    cp.env["BATCH_MAX_WAIT_SECONDS"] = "900"  # today's files are not stale inside the cool-down
     _put_files(cp, YESTERDAY, 2, at=T0 - timedelta(seconds=3000))
     _put_files(cp, TODAY, 3, at=T0)
     batching.count_arrivals(_Collector(cp).new(), cp.deps())
