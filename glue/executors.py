@@ -28,7 +28,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.spawn
 import pickle
+import threading
 import time
 import traceback
 from collections import deque
@@ -42,7 +44,9 @@ log = logging.getLogger("ndjson_parquet.executors")
 
 MAX_ATTEMPTS = 4  # a task's attempts in all, as Glue's spark.task.maxFailures
 DEADLINE_MARGIN_S = 20.0  # time kept for the commit, the run summary and the handler's reply
-PRELOAD = ("glue.convert",)  # imported by every worker when it starts, not by its first task
+# Imported (``module``) or called (``module:function``) by every worker when it starts, not by its
+# first task: a warm pool's first run converts at once.
+PRELOAD = ("glue.convert", "glue.executors:warm_up")
 
 # The start method: "spawn". Measured on this machine (2 cores, Python 3.11, 2 workers each
 # importing glue.convert, 2026-12-07; /tmp/startup script in notes-core.md):
@@ -57,7 +61,25 @@ PRELOAD = ("glue.convert",)  # imported by every worker when it starts, not by i
 # (a killed call leaves scratch behind): every later worker start would then fail. spawn depends
 # on no file, inherits no thread or lock, and its cost is paid once per container (cold start),
 # since workers stay warm between runs; the first start costs about what forkserver's does.
+# spawn's children normally re-run the parent's main module first (as ``__mp_main__``): a script
+# without an ``if __name__ == "__main__"`` guard would start its whole work again in every worker
+# (and fail: "An attempt has been made to start a new process before..."), and a guarded one is
+# imported for nothing. Our workers need only importable modules (glue.*), so the preparation data
+# of the processes started here (and only those: a thread-local flag) carries no main module.
 START_METHOD = "spawn"
+_SPAWNING = threading.local()
+_get_preparation_data = multiprocessing.spawn.get_preparation_data
+
+
+def _preparation_data(name: str) -> dict[str, Any]:
+    data = _get_preparation_data(name)
+    if getattr(_SPAWNING, "active", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+multiprocessing.spawn.get_preparation_data = _preparation_data
 
 
 class WorkerDiedError(RuntimeError):
@@ -127,8 +149,11 @@ def _worker_main(conn: Connection, preload: tuple[str, ...]) -> None:
     ``("err", exception, traceback text)``; ``None`` (or the parent gone) ends it."""
     import importlib
 
-    for name in preload:
-        importlib.import_module(name)
+    for entry in preload:
+        module, _, function = entry.partition(":")
+        loaded = importlib.import_module(module)
+        if function:
+            getattr(loaded, function)()
     while True:
         try:
             message = conn.recv()
@@ -150,11 +175,23 @@ def _worker_main(conn: Connection, preload: tuple[str, ...]) -> None:
         conn.send_bytes(data)
 
 
+def warm_up() -> None:
+    """What a task's first conversion would otherwise pay: pyarrow's compute functions and, where
+    pandas is installed (not in the Lambda artifact), pyarrow's lazy pandas import (0.9 s here)."""
+    from glue.lines import may_hold_long_int
+
+    may_hold_long_int(b"{}")
+
+
 class _Worker:
     def __init__(self, ctx: Any, preload: tuple[str, ...]) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_worker_main, args=(child, preload), daemon=True, name="converter-worker")
-        self.process.start()
+        _SPAWNING.active = True
+        try:
+            self.process.start()
+        finally:
+            _SPAWNING.active = False
         child.close()
 
     def send(self, fn: Callable[[Any], Any], item: Any) -> None:
@@ -285,8 +322,13 @@ class ProcessExecutor:
                     if text:
                         exc.add_note(f"in worker process (task {index}, attempt {attempts[index]}):\n{text}")
                     raise exc
+        except Exception as exc:
+            # A deadline ends the other tasks now; any other failure lets them finish first (their
+            # workers stay warm), so no task of a failed run writes after the job's cleanup.
+            self._abort(busy, drain=not isinstance(exc, ConverterDeadlineError))
+            raise
         except BaseException:
-            self._abort(busy)
+            self._abort(busy, drain=False)
             raise
         return results
 
@@ -295,11 +337,30 @@ class ProcessExecutor:
         code = worker.process.exitcode
         return WorkerDiedError(f"worker process {worker.process.pid} died (exit code {code}) running task {index}")
 
-    def _abort(self, busy: dict[_Worker, int]) -> None:
-        """End the workers of a failed map that are still running (or dead): the next map replaces them."""
-        for worker in busy:
+    def _abort(self, busy: dict[_Worker, int], drain: bool) -> None:
+        """The workers of a failed map still running a task: with ``drain``, wait for their replies
+        (dropped) until the deadline; the dead ones and those still running then are killed and
+        replaced by the next map."""
+        running, doomed = dict(busy), []
+        while drain and running:
+            left = self.seconds_left()
+            if left is not None and left <= 0:
+                break
+            ready = set(wait([w.conn for w in running] + [w.process.sentinel for w in running], left))
+            for worker in list(running):
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                del running[worker]
+                try:
+                    if not worker.conn.poll():
+                        raise EOFError
+                    worker.conn.recv_bytes()  # it replied: alive and idle again
+                except (EOFError, OSError):
+                    doomed.append(worker)
+        doomed += running
+        for worker in doomed:
             worker.kill()
-        self._pool = [w for w in self._pool if w not in busy]
+        self._pool = [w for w in self._pool if w not in doomed]
 
     def close(self) -> None:
         """End every worker (idempotent)."""

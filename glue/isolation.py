@@ -75,15 +75,30 @@ def conversion_error(exc: BaseException) -> str:
 class InjectedFault:
     """Test hook: converting a file whose bytes contain ``marker`` raises. ``deterministic`` raises
     a RuntimeError (set aside), ``transient`` an S3 ``SlowDown`` ClientError (fails the run),
-    ``kill`` ends the Spark worker process abruptly (as the OOM killer would: the whole run fails;
-    only ever inside a Spark worker, never in a test's own process)."""
+    ``kill`` ends the worker process abruptly (as the OOM killer would: the whole run fails;
+    only ever inside a Spark worker or a ProcessExecutor worker, never in a test's own process).
+
+    ``times`` with ``tally`` (a local folder): the fault fires on its first ``times`` hits only, each
+    hit leaving a file in ``tally`` (shared by every worker process), so a test can make a task fail
+    transiently twice and then succeed, and count the attempts."""
 
     marker: bytes
     kind: Literal["deterministic", "transient", "kill"] = "deterministic"
+    times: int | None = None
+    tally: str | None = None
 
     def check(self, uri: str, raw: bytes) -> None:
         if self.marker not in raw:
             return
+        if self.tally is not None:
+            import os
+            import uuid
+
+            hits = len(os.listdir(self.tally))
+            if self.times is not None and hits >= self.times:
+                return
+            with open(os.path.join(self.tally, uuid.uuid4().hex), "w"):
+                pass
         if self.kind == "kill":
             import os
 
