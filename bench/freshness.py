@@ -10,8 +10,10 @@ a date's pending files once the oldest waited that long), ``flush_stale`` every 
 every 600 s with the real clock, the state machine's Retry waits unscaled. A file is fresh once a
 snapshot that holds its rows is committed: each new snapshot's manifest (its summary's
 ``manifest_id``) is mapped to its data files and their ``_source_file`` values; its latency is the
-snapshot's commit time minus the upload time. After the producer stops, the run drains (bounded by
-``--drain-seconds``); files never committed by then are reported as missing.
+snapshot's commit time minus the upload time. After the measured minutes the producer goes on at the
+same rate with unmeasured filler files (a steady stream has no end: the last measured files are sealed
+as any others) until every measured file is committed, bounded by ``--drain-seconds``; files never
+committed by then are reported as missing.
 
 Rates: ``8k``: 8,000 files/day (one every 10.8 s), BATCH_MAX_FILES 200: sealed by age, as in AWS.
 ``500k``: a scaled stand-in for 500,000 files/day (5.8 files/s, 200-file manifests fill in 34.6 s):
@@ -140,30 +142,42 @@ def _file_body(rng: random.Random, seq: int) -> bytes:
 
 
 class Producer(threading.Thread):
-    """Uploads ``count`` files, the i-th at start + i / rate (never faster), then stops."""
+    """Uploads ``count`` measured files, the i-th at start + i / rate (never faster); then keeps the
+    same rate with unmeasured filler files until ``stop`` (the stream goes on, as in production: a
+    run's last files are sealed by the next arrivals, not by a quiet stream's flush)."""
 
     def __init__(self, s3: Any, bucket: str, prefix: str, rate: Rate, count: int, stop: threading.Event) -> None:
         super().__init__(name=f"producer-{rate.name}", daemon=True)
         self.s3, self.bucket, self.prefix, self.rate, self.count, self.stop = s3, bucket, prefix, rate, count, stop
         self.uploaded: dict[str, float] = {}
+        self.fillers = 0
         self.errors: list[str] = []
         self.lock = threading.Lock()
+        self.measured_done = threading.Event()
 
     def run(self) -> None:
         rng = random.Random(7)
         start = time.monotonic()
-        for i in range(self.count):
+        i = 0
+        while True:  # bounded: ``stop`` is set by the serving loop at the run's deadline at the latest
             due = start + i / self.rate.files_per_second
             if self.stop.wait(max(0.0, due - time.monotonic())):
                 return
-            key = f"{self.prefix}{self.rate.name}-{i:06d}.ndjson"
+            measured = i < self.count
+            key = f"{self.prefix}{self.rate.name}-{'' if measured else 'filler-'}{i:06d}.ndjson"
             try:
                 self.s3.put_object(Bucket=self.bucket, Key=key, Body=_file_body(rng, i))
-            except Exception as exc:  # reported, the run goes on: a lost upload is a missing file
+            except Exception as exc:  # reported, the run goes on: a lost upload is never measured
                 self.errors.append(f"{key}: {type(exc).__name__}: {exc}")
-                continue
-            with self.lock:
-                self.uploaded[f"s3://{self.bucket}/{key}"] = time.time()
+            else:
+                with self.lock:
+                    if measured:
+                        self.uploaded[f"s3://{self.bucket}/{key}"] = time.time()
+                    else:
+                        self.fillers += 1
+            i += 1
+            if i == self.count:
+                self.measured_done.set()
 
 
 class SnapshotWatcher:
@@ -280,7 +294,7 @@ def serve_on_production_timers(
         if now >= next_line:
             log(f"  {len(uploaded)} uploaded, {sum(1 for k in uploaded if k in watcher.committed)} committed")
             next_line = now + 30
-        if not producer.is_alive() and all(k in watcher.committed for k in uploaded):
+        if producer.measured_done.is_set() and all(k in watcher.committed for k in uploaded):
             break
         if not moved:
             time.sleep(0.2)
@@ -337,6 +351,7 @@ def measure_rate(
                 committed=dict(watcher.committed),
                 stats=stats,
                 upload_errors=producer.errors[:10],
+                filler_files=producer.fillers,
                 wall_s=round(time.monotonic() - started, 1),
             )
 
@@ -375,6 +390,7 @@ def run(
                 "runtime": raw["stats"],
                 "wall_s": raw["wall_s"],
                 "upload_errors": raw["upload_errors"],
+                "filler_files": raw["filler_files"],
                 "problems": raw["problems"],
             }
             log(
