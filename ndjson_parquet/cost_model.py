@@ -197,19 +197,31 @@ def legacy_workload(files_per_day: int, mb_per_file: float = 5.0) -> Workload:
 class EngineFigures:
     """Measured conversion throughput (bench/engines.py) on 2 local cores, standing for the
     converter's 2 vCPUs (3,538 MB; Lambda gives 1 vCPU per 1,769 MB) and for a 2 x G.1X Glue job's
-    executors. Defaults: the last measurement (bench/results/engines.json; a test keeps them equal)."""
+    executors. Defaults: the last measurement (bench/results/engines.json; a test keeps them equal):
+    commit 3ea2731, 2026-12-07, on a machine shared with other test runs (load average 10-14 on 2
+    cores; DuckDB ran at 7.6 MiB/s there, 49 MiB/s on a quiet run): rerun ``make bench`` on a quiet
+    machine before quoting them."""
 
-    lambda_mb_per_second: float = 60.0  # process pool, 2 workers, warm, MiB/s of input
-    lambda_fixed_seconds: float = 0.3  # per run on top of the bytes (plan, unify, commit; small manifest)
-    lambda_cold_start_seconds: float = 2.0  # converter imports (glue.job, pyarrow, pyiceberg) + workers
-    glue_mb_per_second: float = 45.0  # run_job on a local[2] SparkSession, warm, MiB/s
-    glue_start_seconds: float = 10.0  # fresh process + JVM + Spark session over a warm run
+    lambda_mb_per_second: float = 7.26  # process pool, 2 workers, warm, MiB/s of input
+    lambda_fixed_seconds: float = 0.031  # per run on top of the bytes (plan, unify, commit; small manifest)
+    lambda_cold_start_seconds: float = 1.884  # converter imports (converter.handler) + 2 workers started
+    glue_mb_per_second: float = 5.77  # run_job on a local[2] SparkSession, warm, MiB/s
+    glue_start_seconds: float = 49.147  # fresh process + JVM + Spark session over a warm run
     source: str = "defaults (the last bench/results/engines.json, documented in ndjson_parquet/cost_model.py)"
     commit: str = ""
 
     @property
     def lambda_vcpus(self) -> int:
         return 2
+
+
+# The Glue figures of the model before issue 26 (20 MiB/s per worker, 10 s start): with
+# legacy_workload they reproduce its figures ($1,523.58 at 500,000 x 3.5 MB/day, $50.99 at 8,000).
+LEGACY_ENGINES = EngineFigures(
+    glue_mb_per_second=40.0,
+    glue_start_seconds=10.0,
+    source="the model before issue 26 (Glue 20 MiB/s per worker, 10 s start)",
+)
 
 
 def load_engine_figures(path: Path) -> EngineFigures:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ndjson_parquet.cost_model import (
+    LEGACY_ENGINES,
     LEGACY_GLUE_PATH,
     Workload,
     estimate,
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--legacy",
         action="store_true",
-        help="the stack before the engine choice: Glue only, 900 s seal wait, flush every 5 min",
+        help="the stack and model before the engine choice: Glue only, 900 s seal, 5-min flush, its Glue figures",
     )
     parser.add_argument("--bench", type=Path, default=DEFAULT_BENCH, help="measured request counts (JSON)")
     parser.add_argument("--engines-bench", type=Path, default=DEFAULT_ENGINES, help="measured engine figures (JSON)")
@@ -85,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
         workload = replace(
             workload, seal_max_age_seconds=900, flush_rate_minutes=5, convert_engine="glue", glue_path=LEGACY_GLUE_PATH
         )
-    est = estimate(workload, load_counts(args.bench), load_engine_figures(args.engines_bench))
+    engines = LEGACY_ENGINES if args.legacy else load_engine_figures(args.engines_bench)
+    est = estimate(workload, load_counts(args.bench), engines)
     if args.json:
         print(json.dumps(to_json(est), indent=2))
     else:

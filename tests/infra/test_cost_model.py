@@ -16,6 +16,7 @@ from ndjson_parquet import cli
 from ndjson_parquet.cost_model import (
     GLUE_PATH,
     LAMBDA_PATH,
+    LEGACY_ENGINES,
     MIB,
     PRICES,
     Counts,
@@ -139,7 +140,7 @@ def test_small_manifests_go_to_lambda_large_ones_to_glue() -> None:
     assert small.engine == "lambda" and small.glue_standard_usd == 0 and small.converter_usd > 0
     assert small.split["lambda_manifests_per_day"] == small.manifests_per_day == 1440
     # 200 files x 3.5 MiB = 700 MiB: above a 500 MiB cap, Glue at the 1-minute minimum
-    big = estimate(Workload(files_per_day=500_000, mb_per_file=3.5, lambda_max_bytes=500 * MIB))
+    big = estimate(Workload(files_per_day=500_000, mb_per_file=3.5, lambda_max_bytes=500 * MIB), None, LEGACY_ENGINES)
     assert big.engine == "glue" and big.converter_usd == 0
     assert big.split == {
         "lambda_manifests_per_day": 0.0,
@@ -205,8 +206,10 @@ def test_freshness_is_the_seal_wait_plus_conversion_and_commit() -> None:
 
 def test_legacy_workload_reproduces_the_figures_before_the_change() -> None:
     """Same price table, same counts: the stack before issue 26 costs what the issue quotes."""
-    assert estimate(legacy_workload(500_000, 3.5), MEASURED_COUNTS).total_standard == pytest.approx(1523.58, abs=0.01)
-    assert estimate(legacy_workload(8_000, 3.5), MEASURED_COUNTS).total_standard == pytest.approx(50.99, abs=0.01)
+    legacy_high = estimate(legacy_workload(500_000, 3.5), MEASURED_COUNTS, LEGACY_ENGINES)
+    assert legacy_high.total_standard == pytest.approx(1523.58, abs=0.01)
+    legacy_low = estimate(legacy_workload(8_000, 3.5), MEASURED_COUNTS, LEGACY_ENGINES)
+    assert legacy_low.total_standard == pytest.approx(50.99, abs=0.01)
 
 
 def test_the_cost_goal_is_met_with_the_measured_figures() -> None:
