@@ -13,8 +13,9 @@ import time
 import traceback
 from pathlib import Path
 
-# load is a long campaign with its own target (`make load FILES=...`), not part of `make bench`.
-SKIP = {"run_all", "__init__", "__main__", "load"}
+# load and freshness are long runs with their own targets (`make load FILES=...`, `python -m
+# bench.freshness --minutes 10`), not part of `make bench`.
+SKIP = {"run_all", "__init__", "__main__", "load", "freshness"}
 
 
 def discover() -> list[str]:

@@ -7,7 +7,7 @@ import bench.run_all as run_all
 
 def test_discover_finds_modules_with_main():
     names = run_all.discover()
-    assert "glue_job" in names
+    assert "engines" in names
     assert "run_all" not in names
     assert "load" not in names  # a long campaign with its own target
     assert "fast_moto" not in names  # the load run's server: it never returns
