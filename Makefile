@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAGE ?= dev
 SEEDS ?= 200
+MINUTES ?= 10
 TEST_WORKERS ?= 2
 FILES ?= 20000
 SAMPLE_DIR := samples/input
 OUT ?= out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-java run sample test test-all fuzz lint infra-check iam-check artifact-check bench chaos load deploy smoke destroy clean
+.PHONY: help setup check-java run sample test test-all fuzz lint infra-check iam-check artifact-check bench freshness chaos load deploy smoke destroy clean
 
 help: ## List targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,7 +35,7 @@ check-java: ## Fail in one line when Java 17 (needed by Spark) is missing
 sample: $(STAMP) ## Generate the bundled sample input (deterministic)
 	$(BIN)/ndjson-parquet generate --out $(SAMPLE_DIR) --files 12 --mb 0.5 --bad-rate 0.01 --seed 7
 
-run: $(STAMP) check-java ## Run the whole pipeline locally on the bundled sample
+run: $(STAMP) ## Run the whole pipeline locally on the bundled sample (Lambda engine; Java only if a manifest goes to Glue)
 	@test -d $(SAMPLE_DIR) || $(MAKE) --no-print-directory sample
 	$(BIN)/ndjson-parquet run --input $(SAMPLE_DIR) --output $(OUT)/parquet --quarantine $(OUT)/quarantine --summary-json $(OUT)/summary.json --batch-max-files 4
 	@echo "query it:  $(BIN)/ndjson-parquet sql $(OUT)/parquet \"select _manifest_id, count(*) as n_rows from dataset group by all order by all\""
@@ -62,6 +63,9 @@ artifact-check: $(STAMP) ## Build the converter Lambda artifact (build/converter
 
 bench: $(STAMP) check-java ## Benchmarks; results as JSON in bench/results/
 	$(BIN)/python -m bench.run_all
+
+freshness: $(STAMP) ## Freshness bench: p50/p95 upload-to-queryable at two rates, production timers (MINUTES=10 per rate)
+	$(BIN)/python -m bench.freshness --minutes $(MINUTES)
 
 chaos: $(STAMP) check-java ## Randomized fault-injection campaign (SEEDS=200)
 	rm -f bench/results/chaos_scenarios.jsonl

@@ -333,7 +333,11 @@ def run_job(engine: Executor | Any, args: JobArgs, s3: S3Config | None = None) -
         storage.replace_folder(q_stage, q_final)
         if args.table:
             commit_started = True
-            commit = commit_manifest(catalog, args.table, target, parts, mid, token, changes)
+            # Conflict retries stop in time for the summary rewrite after the commit; past this
+            # deadline a conflict surfaces as TableCommitConflictError (transient: no attempt spent).
+            commit = commit_manifest(
+                catalog, args.table, target, parts, mid, token, changes, deadline=_commit_deadline(executor)
+            )
         else:
             storage.replace_folder(data_stage, data_final)
         committed = True
@@ -352,6 +356,17 @@ def run_job(engine: Executor | Any, args: JobArgs, s3: S3Config | None = None) -
     if set_aside:
         log.warning("manifest %s: %d file(s) set aside whole", mid, len(set_aside))
     return write_summary(commit, done=True)
+
+
+# Seconds a Lambda run keeps after its last commit retry: the summary rewrite and the return.
+COMMIT_STOP_BEFORE_DEADLINE_S = 5.0
+
+
+def _commit_deadline(executor: Any) -> float | None:
+    """When commit conflict retries must stop: the executor's deadline less a few seconds (a Lambda
+    killed mid-retry would leave the run ambiguous); None on Glue, whose job timeout bounds it."""
+    deadline = getattr(executor, "deadline", None)
+    return None if deadline is None else deadline - COMMIT_STOP_BEFORE_DEADLINE_S
 
 
 def _part_fits(part: pa.Schema, target: pa.Schema, table: bool) -> bool:
