@@ -13,6 +13,7 @@ import pytest
 from ndjson_parquet.local.faults import (
     ALL_CRASH_POINTS,
     GLUE_FAILURE,
+    GLUE_ONLY,
     PUT_EVENTS_LOST_ACK,
     PUT_EVENTS_PARTIAL,
     START_FAILURE,
@@ -40,11 +41,35 @@ def test_one_fault_point(point: str, services: SharedServices, tmp_path: Path) -
     plan = FaultPlan.crash_at(point, seed=7, exit=abrupt)
     if point == "inside_compensate":  # compensation needs a failed run first
         plan = FaultPlan(seed=7, faults=[Fault(GLUE_FAILURE), Fault(point, exit=True)])
+    if point in (*GLUE_ONLY, "inside_compensate"):  # the small manifests would go to the Lambda
+        plan.engine = "glue"
     # WHEN the pipeline runs, retries, flushes and recovers; THEN every invariant holds
     run_scenario(services, tmp_path, plan, input_seed=7, replay=f"pytest tests/chaos/test_fixed.py -k '{point}'")
     # and the fault really fired (a point that never fires tests nothing)
     assert plan.injected[point] == 1, f"{point} never fired: {dict(plan.injected)}"
     assert plan.exits == int(abrupt)
+
+
+@POINTS
+@pytest.mark.parametrize(
+    "faults",
+    [
+        # killed as its Iceberg commit returns (before the summary's final write), then the Glue
+        # fallback dies before it runs: Compensate rolls the Lambda's commit forward from the
+        # staged summary, and records the engine that committed (lambda), not the claim's (glue)
+        pytest.param(("converter_exit_mid_commit", "before_glue"), id="lambda-exit-mid-commit-then-glue-crash"),
+        # a timeout with nothing written, then a timeout shorter than the converter's margin (it
+        # raises ConverterDeadlineError itself): both manifests on Glue, no attempt spent
+        pytest.param(("converter_timeout", "converter_deadline"), id="lambda-timeout-and-deadline"),
+    ],
+)
+def test_lambda_path(faults: tuple[str, ...], services: SharedServices, tmp_path: Path) -> None:
+    # GIVEN the auto engine (every scenario manifest goes to the converter Lambda) and two faults
+    plan = FaultPlan(seed=11, faults=[Fault(f, exit=f in ALL_CRASH_POINTS) for f in faults])
+    # WHEN the pipeline runs; THEN every invariant holds (engine named, rows exactly once), each
+    # fault fired and the Lambda failures surfaced by their names (run_scenario checks both)
+    run_scenario(services, tmp_path, plan, input_seed=11, replay=f"pytest tests/chaos/test_fixed.py -k '{faults[0]}'")
+    assert all(plan.injected[f] == 1 for f in faults), dict(plan.injected)
 
 
 # make test runs seeds 0-2; seeds 3-19 are marked chaos and run with `make chaos`.
