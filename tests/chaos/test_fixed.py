@@ -6,6 +6,7 @@ variant, which ``make chaos`` runs with the randomized campaign: breadth belongs
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,9 @@ def test_poison_file_is_set_aside_alone(
     (tmp_path / "in" / "dt=2026-01-01" / "broken.ndjson.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     monkeypatch.setattr(isolation, "INJECT", isolation.InjectedFault(b"POISON-PILL"))
     plan = FaultPlan.crash_at(crash, seed=3, exit=True) if crash else FaultPlan(seed=3)
-    run = LocalPipeline(scenario_options(tmp_path, 2, 1.5, 1000), faults=plan)
+    # On Glue: the hook is set in this process, where the local Glue job's driver runs; the
+    # converter Lambda's sandbox is another process (its isolation: tests/functional/glue).
+    run = LocalPipeline(replace(scenario_options(tmp_path, 2, 1.5, 1000), engine="glue"), faults=plan)
     # WHEN the pipeline runs to the end
     run.run(shared=services)
     # THEN the poison and the corrupt .gz, and only they, are quarantined with a reason; every
@@ -145,7 +148,7 @@ def test_a_file_that_kills_its_worker_is_narrowed_down_alone(
     killer.write_text('{"id": 1}\n{"id": 2, "tag": "KILL-THE-WORKER"}\n')
     monkeypatch.setattr(isolation, "INJECT", isolation.InjectedFault(b"KILL-THE-WORKER", kind="kill"))
     plan = FaultPlan(seed=5)
-    run = LocalPipeline(scenario_options(tmp_path, 8, 1.5, 1000), faults=plan)
+    run = LocalPipeline(replace(scenario_options(tmp_path, 8, 1.5, 1000), engine="glue"), faults=plan)
     # WHEN the pipeline runs to the end
     run.run(shared=services)
     # THEN narrowing left the killer alone: it, and only it, is quarantined after MAX_ATTEMPTS of
