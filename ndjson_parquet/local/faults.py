@@ -162,6 +162,28 @@ ALL_KINDS = (
 )
 
 
+# Points every scenario (3-6 files, manifests of up to 2, so 2+ manifests) reaches at least twice.
+SURE_POINTS = (
+    "after_file_put",
+    "after_counter_add",
+    "after_seal_win",
+    "between_claim_and_manifest_write",
+    "between_manifest_write_and_put_events",
+    "after_claim_run",
+)
+
+
+def _sure(fault: Fault, engine: str) -> bool:
+    """Whether a scenario is sure to reach this fault's point more than ``skip`` times."""
+    if fault.skip > 1:
+        return fault.point in ("after_file_put", "after_counter_add") and fault.skip <= 2
+    if fault.point in CONVERTER_FAULTS:
+        return engine != "glue"
+    if fault.point in GLUE_ONLY:
+        return engine == "glue"
+    return fault.point in (*SURE_POINTS, "inside_finalize", START_FAILURE, PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK)
+
+
 @dataclass
 class Fault:
     """Fire at a point: skip the first ``skip`` matching events, then fire ``times`` times, each
@@ -241,6 +263,12 @@ class FaultPlan:
             faults.append(converter)
             for fault in glue_only:
                 fault.skip = 0
+        # A plan must inject something: if none of its faults is sure to be reached (e.g. only
+        # inside_compensate, with no run failing), one at a point every scenario reaches joins it
+        # (its own generator: a plan that had one is unchanged; campaign 2026-12-07, seed 1045).
+        if not any(_sure(f, engine) for f in faults):
+            sure = random.Random(f"sure-{seed}")
+            faults.append(Fault(sure.choice(SURE_POINTS), skip=sure.randint(0, 1), exit=sure.random() < 0.5))
         return cls(
             seed=seed,
             engine=engine,

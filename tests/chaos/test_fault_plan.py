@@ -52,6 +52,17 @@ def test_random_plans_draw_both_engines_and_every_converter_fault_where_it_can_f
         assert len(converter) <= 1
 
 
+def test_every_random_plan_holds_a_fault_every_scenario_reaches() -> None:
+    # seed 1045 (only inside_compensate, no run failing) and 1168 (before_glue after 2 skips)
+    # injected nothing before the sure point joined them; a plan that had one is unchanged
+    from ndjson_parquet.local.faults import _sure
+
+    for seed in (*range(20), *range(1000, 1200)):
+        plan = FaultPlan.random(seed)
+        assert any(_sure(f, plan.engine) for f in plan.faults), plan.describe()
+    assert FaultPlan.random(1045).describe().startswith("seed=1045: inside_compensate(skip=1,times=1,exit), ")
+
+
 def test_a_converter_fault_asks_its_invocation_to_end_as_planned() -> None:
     # GIVEN a kill 0.3 s in (mid-convert), then an exit after the commit, then a clean invocation
     plan = FaultPlan(faults=[Fault("converter_killed_mid_run", delay=0.3), Fault("converter_exit_mid_commit")])
