@@ -57,6 +57,9 @@ def finalize(
     summary = paths.read_json(paths.run_summary_path(output_path, manifest_id), s3)
     if summary is None:
         raise ReconciliationError(f"run summary for {manifest_id} is missing under {output_path}")
+    # The engine of the run whose summary this is (the one that committed): Compensate rolling a
+    # committed Lambda run forward after its Glue fallback died says "glue" ($.claim.engine).
+    engine = str(summary.get("engine") or engine)
     per_file = reconcile(summary, [f.uri for f in manifest.files])
     total = totals(per_file)
     aside = set_aside(per_file)

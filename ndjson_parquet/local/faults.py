@@ -137,9 +137,21 @@ CONVERTER_FAULTS: dict[str, dict[str, Any]] = {
     # its process exits mid-invocation: Runtime.ExitError
     "converter_exit": {"exit": "before"},
     "converter_exit_after_commit": {"exit": "after"},
+    # its process exits right after its Iceberg commit, before the run summary's final write and
+    # before it answers (the window a staged summary covers): Runtime.ExitError
+    "converter_exit_mid_commit": {"exit": "commit"},
     # a worker of its process pool is killed (as the OOM killer would): WorkerDiedError
     "converter_worker_killed": {"kill_worker": 0.0},
+    # a timeout shorter than its deadline margin (20 s): the handler raises ConverterDeadlineError
+    # itself at its start. 19 s, not less: the local host's clock also counts a replaced sandbox's
+    # cold start (imports, 5-10 s under load), which would otherwise end it as Sandbox.Timedout.
+    "converter_deadline": {"timeout": 19.0},
 }
+# Converter faults that may leave the manifest committed by the Lambda (the Glue run replaces it).
+CONVERTER_AFTER_COMMIT = ("converter_timeout_after_commit", "converter_exit_after_commit", "converter_exit_mid_commit")
+# Faults only a Glue run reaches (forced glue, or a Lambda run falling back to Glue).
+GLUE_ONLY = ("before_glue", "after_glue", GLUE_FAILURE)
+ENGINES = ("auto", "glue")  # what a randomized plan runs with (auto: small manifests go to the Lambda)
 ALL_KINDS = (
     *ALL_CRASH_POINTS,
     GLUE_FAILURE,
@@ -148,6 +160,28 @@ ALL_KINDS = (
     PUT_EVENTS_LOST_ACK,
     *CONVERTER_FAULTS,
 )
+
+
+# Points every scenario (3-6 files, manifests of up to 2, so 2+ manifests) reaches at least twice.
+SURE_POINTS = (
+    "after_file_put",
+    "after_counter_add",
+    "after_seal_win",
+    "between_claim_and_manifest_write",
+    "between_manifest_write_and_put_events",
+    "after_claim_run",
+)
+
+
+def _sure(fault: Fault, engine: str) -> bool:
+    """Whether a scenario is sure to reach this fault's point more than ``skip`` times."""
+    if fault.skip > 1:
+        return fault.point in ("after_file_put", "after_counter_add") and fault.skip <= 2
+    if fault.point in CONVERTER_FAULTS:
+        return engine != "glue"
+    if fault.point in GLUE_ONLY:
+        return engine == "glue"
+    return fault.point in (*SURE_POINTS, "inside_finalize", START_FAILURE, PUT_EVENTS_PARTIAL, PUT_EVENTS_LOST_ACK)
 
 
 @dataclass
@@ -160,6 +194,7 @@ class Fault:
     times: int = 1
     probability: float = 1.0
     exit: bool = False  # crash points: end the step abruptly (InjectedExit), not with an error
+    delay: float | None = None  # converter_killed_mid_run: seconds into the invocation it is killed
     seen: int = 0
     fired: int = 0
 
@@ -171,6 +206,9 @@ class FaultPlan:
     throttle_rate: float = 0.0  # fraction of calls of the shared clients throttled
     throttle_cap: int = 0  # at most this many throttles per plan
     duplicate_rate: float = 0.0  # chance a delivered batch is delivered 2-3 times (shuffled)
+    # The run's conversion engine (RunOptions.engine): auto sends the scenarios' small manifests to
+    # the converter Lambda, glue forces every manifest to Glue (the converter faults never fire).
+    engine: str = "auto"
     injected: Counter[str] = field(default_factory=Counter)
     exits: int = 0  # how many of the injected crashes were abrupt exits
 
@@ -178,6 +216,8 @@ class FaultPlan:
         unknown = [f.point for f in self.faults if f.point not in ALL_KINDS]
         if unknown:
             raise ValueError(f"unknown fault points: {unknown}; known: {', '.join(ALL_KINDS)}")
+        if self.engine not in ("auto", "lambda", "glue"):
+            raise ValueError(f"unknown engine {self.engine!r}")
         self._rng = random.Random(self.seed)
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -208,12 +248,30 @@ class FaultPlan:
         for fault in faults:
             fault.exit = fault.point in ALL_CRASH_POINTS and exits.random() < 0.5
         throttle = rng.random() < 0.5
-        # The converter Lambda's ends (falling back to Glue), from their own generator too.
+        # The engine and the converter Lambda's ends (falling back to Glue), from their own
+        # generators too. Forced glue: no converter fault (none could fire). Auto: every manifest
+        # of a scenario goes to the Lambda, so a Glue-only fault is reached only through a
+        # fallback: it gets a converter fault ahead of it, and fires on the first Glue run.
+        engine = "glue" if random.Random(f"engine-{seed}").random() < 0.35 else "auto"
         lam = random.Random(f"lambda-{seed}")
-        if lam.random() < 0.4:
-            faults.append(Fault(lam.choice(sorted(CONVERTER_FAULTS)), skip=lam.randint(0, 1), times=1))
+        glue_only = [f for f in faults if f.point in GLUE_ONLY]
+        if engine == "auto" and (glue_only or lam.random() < 0.6):
+            kind = lam.choice(sorted(CONVERTER_FAULTS))
+            converter = Fault(kind, skip=lam.randint(0, 1), times=1)
+            if kind == "converter_killed_mid_run":  # mid-convert or mid-commit: a warm run takes ~1 s
+                converter.delay = round(lam.uniform(0.2, 2.0), 2)
+            faults.append(converter)
+            for fault in glue_only:
+                fault.skip = 0
+        # A plan must inject something: if none of its faults is sure to be reached (e.g. only
+        # inside_compensate, with no run failing), one at a point every scenario reaches joins it
+        # (its own generator: a plan that had one is unchanged; campaign 2026-12-07, seed 1045).
+        if not any(_sure(f, engine) for f in faults):
+            sure = random.Random(f"sure-{seed}")
+            faults.append(Fault(sure.choice(SURE_POINTS), skip=sure.randint(0, 1), exit=sure.random() < 0.5))
         return cls(
             seed=seed,
+            engine=engine,
             faults=faults,
             throttle_rate=round(rng.uniform(0.005, 0.04), 3) if throttle else 0.0,
             throttle_cap=rng.randint(1, 8) if throttle else 0,
@@ -221,7 +279,14 @@ class FaultPlan:
         )
 
     def describe(self) -> str:
-        parts = [f"{f.point}(skip={f.skip},times={f.times}{',exit' if f.exit else ''})" for f in self.faults]
+        parts = [
+            f"{f.point}(skip={f.skip},times={f.times}{',exit' if f.exit else ''}"
+            + (f",delay={f.delay}" if f.delay is not None else "")
+            + ")"
+            for f in self.faults
+        ]
+        if self.engine != "auto":
+            parts.insert(0, f"engine={self.engine}")
         if self.throttle_cap:
             parts.append(f"throttle(rate={self.throttle_rate},cap={self.throttle_cap})")
         if self.duplicate_rate:
@@ -231,6 +296,20 @@ class FaultPlan:
     @property
     def total_injected(self) -> int:
         return sum(self.injected.values())
+
+    @property
+    def planned_fired(self) -> int:
+        """How many of the planned faults (not throttles, not duplicate deliveries) fired."""
+        return sum(f.fired for f in self.faults)
+
+    def unfired(self) -> list[str]:
+        """The planned faults that never fired (their point was not reached often enough)."""
+        return [f.point for f in self.faults if f.fired == 0]
+
+    @property
+    def converter_fallbacks(self) -> int:
+        """Converter faults that fired: each sent one Lambda run of a manifest on to Glue."""
+        return sum(self.injected[k] for k in CONVERTER_FAULTS)
 
     # --- decisions -----------------------------------------------------------------------
     def _fire(self, point: str) -> bool:
@@ -392,8 +471,12 @@ class FaultPlan:
 
         def converter(event: Any) -> Any:
             for kind, stall in CONVERTER_FAULTS.items():
-                if self._fire(kind):
-                    return invoke(event, dict(stall))
+                fault = self._firing(kind)
+                if fault is not None:
+                    stall = dict(stall)
+                    if fault.delay is not None and "kill_after" in stall:
+                        stall["kill_after"] = fault.delay
+                    return invoke(event, stall)
             return invoke(event)
 
         return converter

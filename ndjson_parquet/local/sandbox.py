@@ -30,6 +30,8 @@ handler's own prints and logs go to stderr). ``stall`` (tests and campaigns only
 - ``kill_after``: the host kills the sandbox this many seconds in, wherever the handler is (its
   context still shows the function's timeout: as if the work were slower than planned);
 - ``exit``: ``"before"`` or ``"after"``: the sandbox process exits there (``os._exit(1)``);
+  ``"commit"``: it exits as the converter's Iceberg commit returns (``glue.job.commit_manifest``),
+  before the run summary's final write and before the handler returns;
 - ``kill_worker``: from this many seconds into the handler until it returns, the sandbox SIGKILLs
   every child process it has (the workers of the converter's process pool: memory pressure and
   the OOM killer), so a task is lost with its worker.
@@ -292,6 +294,25 @@ def _kill_children(delay: float, done: threading.Event) -> None:
                     os.kill(int(entry), signal.SIGKILL)
 
 
+def _exit_after_commit() -> Any:
+    """Have this sandbox exit the moment the converter's table commit returns (its snapshot is
+    the table's); returns what undoes it (the commit failed, the handler raised)."""
+    from glue import job
+
+    original = job.commit_manifest
+
+    def commit_then_exit(*args: Any, **kwargs: Any) -> Any:
+        original(*args, **kwargs)
+        os._exit(1)
+
+    job.commit_manifest = commit_then_exit
+
+    def restore() -> None:
+        job.commit_manifest = original
+
+    return restore
+
+
 def _load(spec: str) -> Any:
     module, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module), attr or "handler")
@@ -326,10 +347,13 @@ def serve(spec: str, preload: tuple[str, ...] = ()) -> int:
             if stall.get("kill_worker") is not None:
                 args = (float(stall["kill_worker"]), killing)
                 threading.Thread(target=_kill_children, args=args, daemon=True).start()
+            restore = _exit_after_commit() if stall.get("exit") == "commit" else None
             try:
                 result = handler(request["event"], context)
             finally:
                 killing.set()
+                if restore is not None:
+                    restore()
             if stall.get("exit") == "after":
                 os._exit(1)
             if stall.get("after"):

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 
 from chalicelib import keys
+from chalicelib.workflow import paths
 from glue.lines import decompress, parse_lines
 from ndjson_parquet.local.dataset import LocalDataset
 from ndjson_parquet.local.faults import START_FAILURE, FaultPlan
@@ -170,13 +171,16 @@ def check_invariants(
     # Every valid line exactly one row, every bad line exactly one quarantine record, and no
     # output at all from a manifest that did not succeed (a failed run's leftovers are duplicates).
     rows: Counter[tuple[str, int]] = Counter()
+    rows_by_manifest: Counter[str] = Counter()
     # Read through the table's current snapshot (a Parquet glob would also see replaced files).
     strays: set[str] = set()
     for row in LocalDataset.open(run.opts.output_dir).rows(("_source_file", "_source_line", "_manifest_id")):
         if row["_manifest_id"] not in succeeded:
             strays.add(row["_manifest_id"])
         rows[(row["_source_file"], row["_source_line"])] += 1
+        rows_by_manifest[row["_manifest_id"]] += 1
     violations.extend(f"table rows of manifest {m}, which did not succeed" for m in sorted(strays))
+    violations.extend(_engine_violations(run, plan, state.manifest_items, rows_by_manifest))
     quarantined: Counter[tuple[str, int]] = Counter()
     for part in sorted(run.opts.quarantine.rglob("*.jsonl")):
         manifest = next((p.split("=", 1)[1] for p in part.parts if p.startswith("manifest=")), "?")
@@ -215,4 +219,62 @@ def check_invariants(
     events = _queue_depth(sqs, outputs["EventsDlqUrl"])
     if events != starts:
         violations.append(f"events DLQ holds {events} message(s), {starts} start failure(s) injected")
+    return violations
+
+
+def lambda_errors(run: LocalPipeline) -> list[str]:
+    """The error names the state machine's Lambda tasks failed with, over every execution of the
+    run (the converter's fallbacks among them: Sandbox.Timedout, Runtime.ExitError, ...)."""
+    sfn = boto3.client("stepfunctions")
+    names = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=run.state_machine_arn):
+        for execution in page["executions"]:
+            pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution["executionArn"])
+            for history in pages:
+                for event in history["events"]:
+                    details = event.get("taskFailedEventDetails")
+                    if details and details.get("resourceType") == "lambda":
+                        names.append(str(details.get("error")))
+    return sorted(names)
+
+
+def _engine_violations(
+    run: LocalPipeline, plan: FaultPlan | None, manifests: list[dict[str, Any]], table_rows: Counter[str]
+) -> list[str]:
+    """Each succeeded manifest's run summary names its engine (the one Finalize recorded; a summary
+    staged before the commit counts when Compensate rolled a committed run forward), and its rows
+    are the manifest's rows in the table, exactly (a Glue fallback or a retry after a committed attempt replaced them).
+    Forced glue converts everything on Glue; with auto (the scenarios' manifests are all under
+    LAMBDA_MAX_BYTES) a manifest reaches Glue only through a Lambda run that failed."""
+    engine = run.opts.engine
+    output_path = boto3.client("glue").get_job(JobName=run.outputs["GlueJobName"])["Job"]["DefaultArguments"][
+        "--OUTPUT_PATH"
+    ]
+    s3 = boto3.client("s3")
+    violations = []
+    on_glue = 0
+    for item in manifests:
+        if item.get("status") != keys.MANIFEST_SUCCEEDED:
+            continue
+        mid = str(item["manifest_id"])
+        summary = paths.read_json(paths.run_summary_path(output_path, mid), s3)
+        if summary is None:
+            violations.append(f"manifest {mid} succeeded without a run summary")
+            continue
+        ran = summary.get("engine")
+        if ran not in ("lambda", "glue"):
+            violations.append(f"manifest {mid}: run summary names no engine ({ran!r})")
+        if item.get("engine") != ran:
+            violations.append(f"manifest {mid}: Finalize recorded engine {item.get('engine')!r}, its summary {ran!r}")
+        on_glue += ran == "glue"
+        if engine == "glue" and ran != "glue":
+            violations.append(f"manifest {mid} converted on {ran!r} with the engine forced to glue")
+        rows = int((summary.get("totals") or {}).get("rows", -1))
+        if rows != table_rows.get(mid, 0):
+            violations.append(f"manifest {mid}: its run summary has {rows} rows, the table {table_rows.get(mid, 0)}")
+    if engine == "auto" and plan is not None and on_glue > plan.converter_fallbacks:
+        violations.append(
+            f"{on_glue} manifest(s) converted on Glue with the auto engine, "
+            f"only {plan.converter_fallbacks} Lambda run(s) failed"
+        )
     return violations

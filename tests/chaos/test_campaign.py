@@ -38,3 +38,33 @@ def test_a_violation_is_named_and_fails(tmp_path: Path) -> None:
     assert summary["failing_plans"] == ["seed=2"]
     assert summary["invariant_violations"] == 1
     assert main([str(record)]) == 1
+
+
+def test_engines_lambda_errors_and_a_scenario_that_injected_nothing_are_counted(tmp_path: Path) -> None:
+    record = _record(
+        tmp_path,
+        {
+            "plan": "seed=1",
+            "engine": "auto",
+            "injected": {"converter_exit": 1},
+            "engines": {"lambda": 1, "glue": 1},
+            "lambda_errors": ["Runtime.ExitError"],
+            "unfired": ["inside_compensate"],
+            "fault_violations": [],
+            "violations": [],
+        },
+        {
+            "plan": "seed=2",
+            "engine": "glue",
+            "injected": {},
+            "fault_violations": ["injected nothing"],
+            "violations": [],
+        },
+    )
+    summary = summarize(record)
+    assert summary["scenarios_by_engine"] == {"auto": 1, "glue": 1}
+    assert summary["manifests_by_engine"] == {"glue": 1, "lambda": 1}
+    assert summary["lambda_errors"] == {"Runtime.ExitError": 1}
+    assert summary["unfired_by_kind"] == {"inside_compensate": 1}
+    assert summary["untested_plans"] == ["seed=2"]
+    assert main([str(record)]) == 1  # a scenario that tested nothing fails the campaign

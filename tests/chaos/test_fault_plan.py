@@ -11,6 +11,8 @@ from chalicelib.aws import ClientRegistry
 from chalicelib.event_publisher import EventBridgePublisher, PublishError
 from ndjson_parquet.local.faults import (
     ALL_CRASH_POINTS,
+    CONVERTER_FAULTS,
+    GLUE_ONLY,
     PUT_EVENTS_LOST_ACK,
     PUT_EVENTS_PARTIAL,
     Fault,
@@ -33,6 +35,57 @@ def test_random_plans_mix_errors_and_abrupt_exits_at_crash_points_only() -> None
     assert any(f.exit for f in crashes) and not all(f.exit for f in crashes)
     assert not any(f.exit for f in faults if f.point not in ALL_CRASH_POINTS)
     assert ",exit)" in " ".join(FaultPlan.random(s).describe() for s in range(50))
+
+
+def test_random_plans_draw_both_engines_and_every_converter_fault_where_it_can_fire() -> None:
+    plans = [FaultPlan.random(s) for s in range(1000, 1200)]
+    assert {p.engine for p in plans} == {"auto", "glue"}
+    drawn = {f.point for p in plans for f in p.faults}
+    assert set(CONVERTER_FAULTS) <= drawn
+    for plan in plans:
+        converter = [f for f in plan.faults if f.point in CONVERTER_FAULTS]
+        glue_only = [f for f in plan.faults if f.point in GLUE_ONLY]
+        if plan.engine == "glue":  # no manifest reaches the converter
+            assert not converter, plan.describe()
+        elif glue_only:  # auto: Glue runs only after a Lambda run failed, the first Glue run is hit
+            assert converter and all(f.skip == 0 for f in glue_only), plan.describe()
+        assert len(converter) <= 1
+
+
+def test_every_random_plan_holds_a_fault_every_scenario_reaches() -> None:
+    # seed 1045 (only inside_compensate, no run failing) and 1168 (before_glue after 2 skips)
+    # injected nothing before the sure point joined them; a plan that had one is unchanged
+    from ndjson_parquet.local.faults import _sure
+
+    for seed in (*range(20), *range(1000, 1200)):
+        plan = FaultPlan.random(seed)
+        assert any(_sure(f, plan.engine) for f in plan.faults), plan.describe()
+    assert FaultPlan.random(1045).describe().startswith("seed=1045: inside_compensate(skip=1,times=1,exit), ")
+
+
+def test_a_converter_fault_asks_its_invocation_to_end_as_planned() -> None:
+    # GIVEN a kill 0.3 s in (mid-convert), then an exit after the commit, then a clean invocation
+    plan = FaultPlan(faults=[Fault("converter_killed_mid_run", delay=0.3), Fault("converter_exit_mid_commit")])
+    calls: list[dict[str, object] | None] = []
+    invoke = plan.wrap_converter(lambda event, stall=None: calls.append(stall))
+    for _ in range(3):
+        invoke({"manifest_id": "m"})
+    # THEN each firing fault passed its stall (the delay overriding the default), once
+    assert calls == [{"kill_after": 0.3}, {"exit": "commit"}, None]
+    assert plan.converter_fallbacks == 2 and plan.unfired() == []
+
+
+def test_a_scenario_that_injected_nothing_or_whose_converter_fault_did_not_surface_is_named() -> None:
+    from tests.chaos.conftest import fault_violations
+
+    plan = FaultPlan(faults=[Fault("before_glue", skip=2)])
+    assert fault_violations(plan, []) == ["injected nothing: none of ['before_glue'] fired"]
+    plan = FaultPlan(faults=[Fault("converter_exit")])
+    plan.wrap_converter(lambda event, stall=None: None)({})
+    assert fault_violations(plan, ["Sandbox.Timedout"]) == [
+        "converter_exit fired but no Lambda task failed with Runtime.ExitError: ['Sandbox.Timedout']"
+    ]
+    assert fault_violations(plan, ["Runtime.ExitError"]) == []
 
 
 def test_unknown_point_is_rejected() -> None:

@@ -6,6 +6,7 @@ variant, which ``make chaos`` runs with the randomized campaign: breadth belongs
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from ndjson_parquet.local.faults import (
     ALL_CRASH_POINTS,
     GLUE_FAILURE,
+    GLUE_ONLY,
     PUT_EVENTS_LOST_ACK,
     PUT_EVENTS_PARTIAL,
     START_FAILURE,
@@ -40,11 +42,35 @@ def test_one_fault_point(point: str, services: SharedServices, tmp_path: Path) -
     plan = FaultPlan.crash_at(point, seed=7, exit=abrupt)
     if point == "inside_compensate":  # compensation needs a failed run first
         plan = FaultPlan(seed=7, faults=[Fault(GLUE_FAILURE), Fault(point, exit=True)])
+    if point in (*GLUE_ONLY, "inside_compensate"):  # the small manifests would go to the Lambda
+        plan.engine = "glue"
     # WHEN the pipeline runs, retries, flushes and recovers; THEN every invariant holds
     run_scenario(services, tmp_path, plan, input_seed=7, replay=f"pytest tests/chaos/test_fixed.py -k '{point}'")
     # and the fault really fired (a point that never fires tests nothing)
     assert plan.injected[point] == 1, f"{point} never fired: {dict(plan.injected)}"
     assert plan.exits == int(abrupt)
+
+
+@POINTS
+@pytest.mark.parametrize(
+    "faults",
+    [
+        # killed as its Iceberg commit returns (before the summary's final write), then the Glue
+        # fallback dies before it runs: Compensate rolls the Lambda's commit forward from the
+        # staged summary, and records the engine that committed (lambda), not the claim's (glue)
+        pytest.param(("converter_exit_mid_commit", "before_glue"), id="lambda-exit-mid-commit-then-glue-crash"),
+        # a timeout with nothing written, then a timeout shorter than the converter's margin (it
+        # raises ConverterDeadlineError itself): both manifests on Glue, no attempt spent
+        pytest.param(("converter_timeout", "converter_deadline"), id="lambda-timeout-and-deadline"),
+    ],
+)
+def test_lambda_path(faults: tuple[str, ...], services: SharedServices, tmp_path: Path) -> None:
+    # GIVEN the auto engine (every scenario manifest goes to the converter Lambda) and two faults
+    plan = FaultPlan(seed=11, faults=[Fault(f, exit=f in ALL_CRASH_POINTS) for f in faults])
+    # WHEN the pipeline runs; THEN every invariant holds (engine named, rows exactly once), each
+    # fault fired and the Lambda failures surfaced by their names (run_scenario checks both)
+    run_scenario(services, tmp_path, plan, input_seed=11, replay=f"pytest tests/chaos/test_fixed.py -k '{faults[0]}'")
+    assert all(plan.injected[f] == 1 for f in faults), dict(plan.injected)
 
 
 # make test runs seeds 0-2; seeds 3-19 are marked chaos and run with `make chaos`.
@@ -85,7 +111,9 @@ def test_poison_file_is_set_aside_alone(
     (tmp_path / "in" / "dt=2026-01-01" / "broken.ndjson.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     monkeypatch.setattr(isolation, "INJECT", isolation.InjectedFault(b"POISON-PILL"))
     plan = FaultPlan.crash_at(crash, seed=3, exit=True) if crash else FaultPlan(seed=3)
-    run = LocalPipeline(scenario_options(tmp_path, 2, 1.5, 1000), faults=plan)
+    # On Glue: the hook is set in this process, where the local Glue job's driver runs; the
+    # converter Lambda's sandbox is another process (its isolation: tests/functional/glue).
+    run = LocalPipeline(replace(scenario_options(tmp_path, 2, 1.5, 1000), engine="glue"), faults=plan)
     # WHEN the pipeline runs to the end
     run.run(shared=services)
     # THEN the poison and the corrupt .gz, and only they, are quarantined with a reason; every
@@ -120,7 +148,7 @@ def test_a_file_that_kills_its_worker_is_narrowed_down_alone(
     killer.write_text('{"id": 1}\n{"id": 2, "tag": "KILL-THE-WORKER"}\n')
     monkeypatch.setattr(isolation, "INJECT", isolation.InjectedFault(b"KILL-THE-WORKER", kind="kill"))
     plan = FaultPlan(seed=5)
-    run = LocalPipeline(scenario_options(tmp_path, 8, 1.5, 1000), faults=plan)
+    run = LocalPipeline(replace(scenario_options(tmp_path, 8, 1.5, 1000), engine="glue"), faults=plan)
     # WHEN the pipeline runs to the end
     run.run(shared=services)
     # THEN narrowing left the killer alone: it, and only it, is quarantined after MAX_ATTEMPTS of
