@@ -148,7 +148,8 @@ def _fast(lines: list[bytes], schema: pa.Schema | None, errors: list[Exception] 
                 errors.append(exc.with_traceback(None))
             raise
         inferred = pa.struct(list(table.schema))
-        if schema is None and (has_type(inferred, pa.types.is_timestamp) or not _valid(table)):
+        checked = False  # the table as read passed full validation (not validated twice)
+        if schema is None and (has_type(inferred, pa.types.is_timestamp) or not (checked := _valid(table))):
             # Arrow infers timestamps from some ISO strings; inference here keeps the text. And
             # Arrow's inference can build invalid lists when a list starts with null (apache/arrow
             # issue 51305: offsets count the null, values lack it); reading again with the inferred
@@ -156,7 +157,7 @@ def _fast(lines: list[bytes], schema: pa.Schema | None, errors: list[Exception] 
             table = _read_block(block, pa.schema(list(_no_temporal(inferred))))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    if table.num_rows != len(lines) or not _valid(table):
+    if table.num_rows != len(lines) or not (checked or _valid(table)):
         return None
     if schema is None and any(
         name.lower() in RESERVED or type_depth(f.type) > MAX_COLUMN_DEPTH

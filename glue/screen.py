@@ -141,11 +141,9 @@ def screen_lines(data: bytes, first_line: int = 1, bom: bool = True) -> Screened
     if not parts:
         return screened
     suspects = _line_indexes(data, _hits(data))
-    suspects.update(
-        i
-        for i, line in enumerate(parts)
-        if line[:1] != b"{" or line[-1:] != b"}" or (len(line) > MAX_DEPTH and _many_brackets(line))
-    )
+    suspects.update([i for i, line in enumerate(parts) if line[:1] != b"{" or line[-1:] != b"}"])
+    if max(map(len, parts)) > MAX_DEPTH:  # only a line that long can hold MAX_DEPTH brackets
+        suspects.update([i for i, line in enumerate(parts) if len(line) > MAX_DEPTH and _many_brackets(line)])
     if not _is_utf8(data):
         suspects.update(i for i, line in enumerate(parts) if not _utf8_line(line))
     valid, numbers, flags = out.valid, out.valid_line_numbers, screened.unverified
