@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,16 @@ import pyarrow.parquet as pq
 from chalicelib.counts import FileCounts
 from glue import isolation
 from glue.blocks import InvalidGzip, ObjectReader, iter_blocks, text_chunks
-from glue.lines import BadLine, QuarantinedLine, decompress, loads_exact, parse_lines, quarantine, split_lines
+from glue.lines import (
+    BadLine,
+    ParsedFile,
+    QuarantinedLine,
+    decompress,
+    loads_exact,
+    parse_lines,
+    quarantine,
+    split_lines,
+)
 from glue.parts import StagedPart, TaskParts
 from glue.rescue import (
     INGEST_DATE,
@@ -47,6 +57,7 @@ from glue.schema import (
     type_depth,
     unify_schemas,
 )
+from glue.screen import may_be_inexact, screen_lines
 from glue.storage import S3Config, Storage
 
 __all__ = ["INGEST_DATE", "MANIFEST_ID", "PROVENANCE", "RESCUED", "SOURCE_FILE", "SOURCE_LINE"]
@@ -125,13 +136,20 @@ def _valid(table: pa.Table) -> bool:
     return True
 
 
-def _fast(lines: list[bytes], schema: pa.Schema | None) -> pa.Table | None:
-    """Arrow's reader over the strictly valid lines, or None when the slow path must decide."""
+def _fast(lines: list[bytes], schema: pa.Schema | None, errors: list[Exception] | None = None) -> pa.Table | None:
+    """Arrow's reader over the strictly valid lines, or None when the slow path must decide.
+    ``errors`` (the screened core) receives the first read's refusal, which names its row."""
     block = b"\n".join(lines)
     try:
-        table = _read_block(block, schema)
+        try:
+            table = _read_block(block, schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            if errors is not None:
+                errors.append(exc.with_traceback(None))
+            raise
         inferred = pa.struct(list(table.schema))
-        if schema is None and (has_type(inferred, pa.types.is_timestamp) or not _valid(table)):
+        checked = False  # the table as read passed full validation (not validated twice)
+        if schema is None and (has_type(inferred, pa.types.is_timestamp) or not (checked := _valid(table))):
             # Arrow infers timestamps from some ISO strings; inference here keeps the text. And
             # Arrow's inference can build invalid lists when a list starts with null (apache/arrow
             # issue 51305: offsets count the null, values lack it); reading again with the inferred
@@ -139,7 +157,7 @@ def _fast(lines: list[bytes], schema: pa.Schema | None) -> pa.Table | None:
             table = _read_block(block, pa.schema(list(_no_temporal(inferred))))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    if table.num_rows != len(lines) or not _valid(table):
+    if table.num_rows != len(lines) or not (checked or _valid(table)):
         return None
     if schema is None and any(
         name.lower() in RESERVED or type_depth(f.type) > MAX_COLUMN_DEPTH
@@ -205,25 +223,47 @@ def convert_bytes(
     return table, bad, counts
 
 
+# Arrow refusals the screened core locates and judges line by line before it judges the rest of the
+# block strictly (each one costs a read of the block).
+MAX_RETRIES = 3
+_ROW = re.compile(r" in row (\d+)$")
+
+
 def convert_lines(
-    uri: str, data: bytes, schema: pa.Schema | None, manifest_id: str, first_line: int = 1, bom: bool = True
+    uri: str,
+    data: bytes,
+    schema: pa.Schema | None,
+    manifest_id: str,
+    first_line: int = 1,
+    bom: bool = True,
+    core: str = "screened",
 ) -> tuple[pa.Table, list[QuarantinedLine], FileCounts]:
     """Rows and quarantined lines of text holding whole lines: a whole file, or one block of it
-    (``first_line``: number of its first line; ``bom``: it starts the file). ``bytes`` is left 0."""
-    parsed = parse_lines(data, first_line=first_line, bom=bom)
+    (``first_line``: number of its first line; ``bom``: it starts the file). ``bytes`` is left 0.
+
+    ``core``: "screened" (glue/screen.py: Arrow's reader confirms the lines the screen lets through,
+    one parse per byte) or "strict-first" (every line parsed strictly, then Arrow: the previous
+    core, kept as the reference the screened one is tested against). Both give the same output."""
+    if core == "strict-first":
+        parsed = parse_lines(data, first_line=first_line, bom=bom)
+        table = None
+        if parsed.valid and not _slow_only(parsed.exact, schema):
+            table = _fast(parsed.valid, schema)
+    elif core == "screened":
+        parsed, table = _screened(data, schema, first_line, bom)
+    else:
+        raise ValueError(f"unknown conversion core {core!r}")
     counts = FileCounts(uri=uri, lines=parsed.lines, blank=parsed.blank)
     lines, numbers = parsed.valid, parsed.valid_line_numbers
     bad = list(parsed.quarantined)
     if not lines:
         table = (schema or pa.schema([])).empty_table()
-    else:
+    elif table is None:
         # A number only the exact reader keeps (an integer beyond 2**53, 1e400) skips Arrow, which
-        # would round it.
-        table = None if _slow_only(parsed.exact, schema) else _fast(lines, schema)
-        if table is None:
-            table, numbers, more = _slow(lines, numbers, schema)
-            bad.extend(more)
-            bad.sort(key=lambda q: q.line_number)
+        # would round it; so does a block Arrow refuses.
+        table, numbers, more = _slow(lines, numbers, schema)
+        bad.extend(more)
+    bad.sort(key=lambda q: q.line_number)
     n = table.num_rows
     if RESCUED not in table.column_names:
         table = table.append_column(RESCUED_FIELD, pa.nulls(n, pa.string()))
@@ -234,6 +274,34 @@ def convert_lines(
     counts.rows = n
     counts.quarantined = len(bad)
     return table, bad, counts
+
+
+def _screened(data: bytes, schema: pa.Schema | None, first_line: int, bom: bool) -> tuple[ParsedFile, pa.Table | None]:
+    """The strict verdicts and Arrow's table of a block, with one parse of most lines: the lines the
+    screen lets through (glue/screen.py) are confirmed by Arrow's reading them, one row each."""
+    screened = screen_lines(data, first_line, bom)
+    parsed = screened.parsed
+    retries = 0
+    while parsed.valid:
+        if _slow_only(parsed.exact, schema):
+            screened.judge_all()  # the slow path needs every verdict first
+            return parsed, None
+        errors: list[Exception] = []
+        table = _fast(parsed.valid, schema, errors)
+        if table is not None and screened.pending() and may_be_inexact(table):
+            screened.judge_all()  # ``exact`` decides whether Arrow's table may be used
+            continue
+        if table is not None or not screened.pending():
+            # Accepted with one row per line (_fast checks the count): each pending line was valid.
+            return parsed, table
+        found = _ROW.search(str(errors[0])) if errors else None
+        row = int(found.group(1)) if found else -1
+        if retries < MAX_RETRIES and 0 <= row < len(parsed.valid) and screened.unverified[row]:
+            retries += 1
+            screened.judge(row)  # bad: quarantined, read again; valid: the next refusal judges all
+        else:
+            screened.judge_all()  # now exactly the strict-first verdicts: Arrow's answer is final
+    return parsed, None
 
 
 def set_aside(

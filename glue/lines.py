@@ -354,6 +354,35 @@ def split_lines(data: bytes, bom: bool = True) -> list[bytes]:
     return parts
 
 
+def classify_line(line: bytes, number: int, out: ParsedFile, long_ints: bool = True) -> bool:
+    """One line through ``parse_lines``'s verdict (the parser chosen by ``_ORJSON`` at call time):
+    appended to ``out``'s valid lines, blank count or quarantine; True when it is a valid row.
+    ``long_ints``: its text may hold a 16-digit integer (False only when its block holds none)."""
+    if _ORJSON:
+        try:
+            if type(orjson.loads(line)) is dict and not _may_be_too_deep(line):
+                out.valid.append(line)
+                out.valid_line_numbers.append(number)
+                if long_ints and not out.exact and _LONG_INT.search(line):
+                    out.exact = needs_exact(line)
+                return True
+        except ValueError:
+            pass
+    if not line.strip(_WHITESPACE):
+        out.blank += 1
+        return False
+    try:
+        loads_strict(line, use_orjson=_ORJSON)
+    except BadLine as exc:
+        out.quarantined.append(quarantine(number, exc.reason, line))
+        return False
+    out.valid.append(line)
+    out.valid_line_numbers.append(number)
+    if not out.exact:
+        out.exact = needs_exact(line)
+    return True
+
+
 def parse_lines(data: bytes, use_orjson: bool = _ORJSON, first_line: int = 1, bom: bool = True) -> ParsedFile:
     """Classify every line. Only validity is decided here; types are checked during conversion.
 
