@@ -198,15 +198,14 @@ class EngineFigures:
     """Measured conversion throughput (bench/engines.py) on 2 local cores, standing for the
     converter's 2 vCPUs (3,538 MB; Lambda gives 1 vCPU per 1,769 MB) and for a 2 x G.1X Glue job's
     executors. Defaults: the last measurement (bench/results/engines.json; a test keeps them equal):
-    commit 3ea2731, 2026-12-07, on a machine shared with other test runs (load average 10-14 on 2
-    cores; DuckDB ran at 7.6 MiB/s there, 49 MiB/s on a quiet run): rerun ``make bench`` on a quiet
-    machine before quoting them."""
+    2026-12-07 17:30 UTC on the 2-core development machine, quiet (no other test run), 5 interleaved
+    rounds, medians."""
 
-    lambda_mb_per_second: float = 7.26  # process pool, 2 workers, warm, MiB/s of input
-    lambda_fixed_seconds: float = 0.031  # per run on top of the bytes (plan, unify, commit; small manifest)
-    lambda_cold_start_seconds: float = 1.884  # converter imports (converter.handler) + 2 workers started
-    glue_mb_per_second: float = 5.77  # run_job on a local[2] SparkSession, warm, MiB/s
-    glue_start_seconds: float = 49.147  # fresh process + JVM + Spark session over a warm run
+    lambda_mb_per_second: float = 47.41  # process pool, 2 workers, warm, MiB/s of input
+    lambda_fixed_seconds: float = 0.104  # per run on top of the bytes (plan, unify, commit; small manifest)
+    lambda_cold_start_seconds: float = 1.838  # converter imports (converter.handler) + 2 workers started
+    glue_mb_per_second: float = 44.57  # run_job on a local[2] SparkSession, warm, MiB/s
+    glue_start_seconds: float = 9.765  # fresh process + JVM + Spark session over a warm run
     source: str = "defaults (the last bench/results/engines.json, documented in ndjson_parquet/cost_model.py)"
     commit: str = ""
 

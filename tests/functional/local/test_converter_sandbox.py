@@ -126,9 +126,11 @@ def test_the_task_host_reports_lambdas_error_names_through_invoke(aws: str) -> N
     from ndjson_parquet.local.stepfunctions import LocalTaskHost
 
     host = LocalTaskHost(aws)
-    p = SandboxPool(_config(timeout=0.5), prestart=False)
+    # (the first call's cold start may take seconds on a loaded machine: only the second call
+    # gets the short timeout it overruns)
+    p = SandboxPool(_config(timeout=60), prestart=False)
     try:
-        stalls: list[dict] = [{}, {"before": 60}]
+        stalls: list[dict] = [{}, {"before": 60, "timeout": 0.5}]
         host.serve_lambda("ndjson-parquet-local-converter", lambda event: p.invoke(event, stalls.pop(0)))
         lam = boto3.client("lambda")
         ok = lam.invoke(FunctionName="ndjson-parquet-local-converter", Payload=b"{}")
